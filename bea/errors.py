@@ -1,0 +1,70 @@
+"""Exceptions raised by bea.
+
+Every error that bea raises on purpose derives from :class:`BEAError`. Subclasses also derive from the
+built-in exception that fits (``ValueError`` for bad values, ``TypeError`` for wrong kinds of object)
+so that callers who do not know about bea still catch them naturally.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BEAError",
+    "InvalidLossError",
+    "InvalidParamsError",
+    "InvalidOrderError",
+    "NonSmoothLossError",
+    "UnknownMethodError",
+    "InvalidTreeError",
+    "InvalidInputError",
+    "IntegrationError",
+]
+
+
+class BEAError(Exception):
+    """Base class of every error raised by bea."""
+
+
+class InvalidLossError(BEAError, TypeError):
+    """The loss is not a scalar sympy expression (or cannot be turned into one)."""
+
+
+class InvalidParamsError(BEAError, ValueError):
+    """The parameter list is empty, has duplicates, non-symbols, or misses symbols of the loss."""
+
+
+class InvalidOrderError(BEAError, ValueError):
+    """An order (truncation order of a series, tree order) is negative or not an integer."""
+
+
+class NonSmoothLossError(BEAError, ValueError):
+    """The loss contains a non-smooth function (Abs, Max, Min, sign, Piecewise, ...).
+
+    Backward error analysis expands the loss in Taylor series; the modified field of a non-smooth
+    loss is not defined where the loss is not differentiable.
+    """
+
+
+class UnknownMethodError(BEAError, ValueError):
+    """The name of a numerical method (or flow) is not known to bea."""
+
+
+class InvalidTreeError(BEAError, ValueError):
+    """A sequence is not a valid level sequence of a rooted tree."""
+
+
+class InvalidInputError(BEAError, ValueError):
+    """A numerical input (initial point, step size, number of steps, ...) is invalid."""
+
+
+class IntegrationError(BEAError, RuntimeError):
+    """A numerical integration failed (divergence, too many steps, step size underflow).
+
+    Attributes
+    ----------
+    t : float or None
+        The time at which the integration failed, when known.
+    """
+
+    def __init__(self, message: str, t: float | None = None):
+        super().__init__(message)
+        self.t = t
