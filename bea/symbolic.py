@@ -1,0 +1,338 @@
+r"""Concrete modified fields: the B-series of :mod:`bea.series` evaluated on a sympy loss.
+
+For gradient descent on E the vector field is f = −∇E and the elementary differentials are
+
+    F(•) = f = −g,   F([t_1, ..., t_m]) = f^{(m)}(F(t_1), ..., F(t_m)) = −∇(D^m E[F(t_1), ..., F(t_m)]),
+
+so F([•]) = H g, F([•,•]) = −T(g,g), and in general F(t) = (−1)^{|t|} G(t) with G the contraction of
+∇^{m+1}E with the children's vectors (:func:`bea.series.gradient_notation_of_tree`). The modified field
+
+    f̃ = Σ_{k=0}^{order} h^k f_k,   f_k = Σ_{|t|=k+1} c(t) F(t)
+
+is assembled with exact rational c(t). Each F(t) is computed once and shared by every tree that
+contains t (memoised by canonical subtree); multilinear derivatives are directional derivatives of
+the scalar E along placeholder vectors, never full derivative tensors.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Sequence
+
+import sympy as sp
+
+from bea.errors import InvalidLossError, InvalidParamsError, NonSmoothLossError
+from bea.series import ModifiedSeries, modified_series
+from bea.trees import LevelSequence, RootedTree, _child_blocks
+
+__all__ = ["ModifiedField", "modified_field", "field_from_series", "validate_loss", "step_symbol"]
+
+_NON_SMOOTH = (
+    sp.Abs,
+    sp.Max,
+    sp.Min,
+    sp.sign,
+    sp.Piecewise,
+    sp.Heaviside,
+    sp.floor,
+    sp.ceiling,
+    sp.frac,
+    sp.DiracDelta,
+    sp.re,
+    sp.im,
+    sp.arg,
+)
+
+_SIMPLIFY_OPTIONS = ("auto", "expand", "simplify", "none")
+
+
+def step_symbol() -> sp.Symbol:
+    """The step-size symbol h used by every modified field (positive)."""
+    return sp.Symbol("h", positive=True)
+
+
+def validate_loss(E, params) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
+    """Check and normalise a loss and its parameters; raise a :class:`bea.BEAError` subclass if bad.
+
+    ``E`` is a scalar sympy expression (or a string sympy can parse); ``params`` a non-empty sequence
+    of distinct sympy Symbols (strings are accepted and matched by name to the loss's symbols) that
+    contains every free symbol of E.
+    """
+    if isinstance(params, (sp.Symbol, str)):
+        params = [params]
+    try:
+        params = list(params)
+    except TypeError:
+        raise InvalidParamsError(f"params must be a sequence of sympy Symbols, got {params!r}") from None
+    if not params:
+        raise InvalidParamsError("params is empty: give the parameter symbols of the loss, e.g. [x, y]")
+
+    if isinstance(E, str):
+        names = {p: sp.Symbol(p) for p in params if isinstance(p, str)}
+        names.update({p.name: p for p in params if isinstance(p, sp.Symbol)})
+        try:
+            E = sp.parse_expr(E, local_dict=names)
+        except Exception as exc:  # sympy raises many kinds here
+            raise InvalidLossError(f"could not parse the loss {E!r}: {exc}") from None
+    if isinstance(E, (sp.MatrixBase, sp.NDimArray, list, tuple)):
+        raise InvalidLossError(
+            f"the loss must be a scalar expression, got a {type(E).__name__} "
+            f"(shape {getattr(E, 'shape', len(E) if hasattr(E, '__len__') else '?')})"
+        )
+    try:
+        E = sp.sympify(E)
+    except (sp.SympifyError, TypeError):
+        raise InvalidLossError(f"the loss must be a sympy expression, got {E!r}") from None
+    if not isinstance(E, sp.Expr) or isinstance(E, sp.core.relational.Relational):
+        raise InvalidLossError(f"the loss must be a scalar sympy expression, got {type(E).__name__}: {E}")
+    if E.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise InvalidLossError(f"the loss contains an infinity or nan: {E}")
+
+    by_name = {s.name: s for s in E.free_symbols if isinstance(s, sp.Symbol)}
+    symbols = []
+    for p in params:
+        if isinstance(p, str):
+            p = by_name.get(p, sp.Symbol(p))
+        if not isinstance(p, sp.Symbol):
+            raise InvalidParamsError(f"every parameter must be a sympy Symbol, got {p!r} ({type(p).__name__})")
+        symbols.append(p)
+    seen = set()
+    dups = [p for p in symbols if p in seen or seen.add(p)]
+    if dups:
+        raise InvalidParamsError(f"duplicated parameters: {sorted(set(map(str, dups)))}")
+    missing = E.free_symbols - set(symbols)
+    if missing:
+        raise InvalidParamsError(
+            f"the loss depends on {sorted(map(str, missing))}, which are not in params {[str(p) for p in symbols]}; "
+            "every free symbol of the loss must be a parameter (substitute numbers for constants)"
+        )
+    bad = sorted({type(a).__name__ for a in E.atoms(*_NON_SMOOTH)})
+    if bad:
+        raise NonSmoothLossError(
+            f"the loss contains non-smooth functions {bad}; backward error analysis needs a smooth loss "
+            "(replace e.g. Abs(x) by sqrt(x**2 + eps))"
+        )
+    return E, tuple(symbols)
+
+
+class _Differentials:
+    """Elementary differentials F(t) of f = −∇E, memoised by canonical subtree.
+
+    F([t_1..t_m])_i = −Σ_{j_1..j_m} ∂_{i j_1 .. j_m}E · Π_k F(t_k)_{j_k}. Partial derivatives are
+    cached by sorted multi-index (symmetry), and a branch of the sum is pruned as soon as its partial
+    derivative vanishes, since all higher ones then vanish too (polynomial losses stop early).
+    Polynomial losses are handled as ``sympy.Poly`` (fast exact arithmetic), other losses as
+    expressions.
+    """
+
+    def __init__(self, E: sp.Expr, params: tuple[sp.Symbol, ...], simplify: str):
+        self.params = params
+        self.n = len(params)
+        self.poly = simplify in ("auto", "expand") and E.is_polynomial(*params)
+        self.expand = simplify == "expand"
+        self.simplify = simplify == "simplify"
+        self.grad = [sp.diff(E, p) for p in params]
+        if self.poly:
+            base = sp.Poly(E, *params)
+            self._zero = sp.Poly(0, *params, domain=base.domain)
+        else:
+            base = E
+            self._zero = sp.S.Zero
+        self._partials: dict[tuple[int, ...], object] = {(): base}
+        self._cache: dict[LevelSequence, list] = {}
+
+    def to_expr(self, value) -> sp.Expr:
+        return value.as_expr() if self.poly else value
+
+    def _tidy(self, e):
+        if self.simplify:
+            return sp.simplify(e)
+        if self.expand:
+            return sp.expand(e)
+        return e
+
+    def partial(self, idx: tuple[int, ...]):
+        """∂_{idx} E for a sorted multi-index (cached)."""
+        out = self._partials.get(idx)
+        if out is None:
+            parent = self.partial(idx[:-1])
+            var = self.params[idx[-1]]
+            out = parent.diff(var) if self.poly else sp.diff(parent, var)
+            self._partials[idx] = out
+        return out
+
+    @staticmethod
+    def _is_zero(value) -> bool:
+        return value.is_zero is True if isinstance(value, sp.Expr) else value.is_zero
+
+    def _contract(self, i: int, vectors: list) -> object:
+        """Σ_J ∂_{i J}E Π_k vectors[k][J_k], pruning vanishing partial derivatives."""
+        terms = []
+
+        def walk(k: int, idx: tuple[int, ...], factor):
+            if k == len(vectors):
+                terms.append(self.partial(idx) * factor if factor is not None else self.partial(idx))
+                return
+            for j, vj in enumerate(vectors[k]):
+                if self._is_zero(vj):
+                    continue
+                nxt = tuple(sorted(idx + (j,)))
+                if self._is_zero(self.partial(nxt)):
+                    continue
+                walk(k + 1, nxt, vj if factor is None else factor * vj)
+
+        walk(0, (i,), None)
+        if not terms:
+            return self._zero
+        if self.poly:
+            total = terms[0]
+            for t in terms[1:]:
+                total = total + t
+            return total
+        return sp.Add(*terms)
+
+    def __call__(self, seq: LevelSequence) -> list:
+        cached = self._cache.get(seq)
+        if cached is not None:
+            return cached
+        vectors = [self(child) for child in _child_blocks(seq)]
+        out = [-self._contract(i, vectors) for i in range(self.n)]
+        if not self.poly:
+            out = [self._tidy(e) for e in out]
+        self._cache[seq] = out
+        return out
+
+
+class ModifiedField:
+    r"""The modified vector field f̃ = Σ_k h^k f_k of a method applied to a concrete loss.
+
+    Attributes
+    ----------
+    loss : sympy.Expr
+    params : tuple of sympy.Symbol, in the order given
+    h : sympy.Symbol, the step size (positive)
+    order : int, the highest power of h kept
+    terms : list of ``order + 1`` sympy column Matrices; ``terms[0] == −∇E`` and ``terms[k]`` is f_k
+    field : sympy column Matrix Σ_k h^k terms[k]
+    series : the loss-independent :class:`~bea.series.ModifiedSeries` it was evaluated from
+    """
+
+    def __init__(self, loss, params, h, terms, series: ModifiedSeries):
+        self.loss = loss
+        self.params = tuple(params)
+        self.h = h
+        self.terms = list(terms)
+        self.series = series
+        self.order = len(self.terms) - 1
+        self.method = series.method
+
+    @cached_property
+    def field(self) -> sp.Matrix:
+        out = sp.zeros(len(self.params), 1)
+        for k, term in enumerate(self.terms):
+            out += self.h**k * term
+        return out
+
+    def truncated(self, order: int) -> "ModifiedField":
+        """The same field keeping the powers h^0 .. h^order."""
+        if not 0 <= order <= self.order:
+            from bea.errors import InvalidOrderError
+
+            raise InvalidOrderError(f"can truncate to orders 0..{self.order}, got {order}")
+        return ModifiedField(self.loss, self.params, self.h, self.terms[: order + 1], self.series)
+
+    def compile(self, *, cse: bool = True):
+        """A numba-jitted kernel ``kern(theta, h) -> ndarray`` of :attr:`field` (cached by content).
+
+        ``kern`` works for float64 and complex128 ``theta``, can be called from other njit code, and
+        ``kern.batch(thetas, h)`` evaluates many points in parallel. See :mod:`bea.codegen`.
+        """
+        from bea.codegen import compile_exprs
+
+        return compile_exprs(self.field, self.params, (self.h,), cse=cse, name="modified_field")
+
+    def gradient_notation(self, k: int, style: str = "ascii") -> str:
+        """f_k in gradient notation (loss independent), e.g. ``-1/2 H g`` for k = 1 of GD."""
+        if not 0 <= k <= self.order:
+            from bea.errors import InvalidOrderError
+
+            raise InvalidOrderError(f"this field has terms f_0..f_{self.order}, asked for f_{k}")
+        return self.series.gradient_notation(k, style)
+
+    def latex(self) -> str:
+        """LaTeX of f̃ term by term."""
+        lines = [
+            rf"f_{{{k}}} &= {sp.latex(term)}" for k, term in enumerate(self.terms)
+        ]
+        return r"\begin{aligned}" + r"\\ ".join(lines) + r"\end{aligned}"
+
+    def __repr__(self) -> str:
+        return (
+            f"ModifiedField(loss={self.loss}, params={self.params}, order={self.order}, "
+            f"method={self.method.name!r})"
+        )
+
+    def __str__(self) -> str:
+        lines = [f"modified field of {self.method.name} on E = {self.loss}, params {self.params}:"]
+        for k, term in enumerate(self.terms):
+            lines.append(f"  h^{k}: f_{k} = {self.series.gradient_notation(k)}")
+            for p, e in zip(self.params, term):
+                lines.append(f"      [{p}] {e}")
+        return "\n".join(lines)
+
+
+def _check_simplify(simplify) -> str:
+    if simplify is True:
+        return "simplify"
+    if simplify is False or simplify is None:
+        return "none"
+    if simplify in _SIMPLIFY_OPTIONS:
+        return simplify
+    raise ValueError(f"simplify must be one of {_SIMPLIFY_OPTIONS} (or True/False), got {simplify!r}")
+
+
+def field_from_series(series: ModifiedSeries, E, params, *, simplify="auto", h=None) -> ModifiedField:
+    """Evaluate a loss-independent series on the loss E (see :func:`modified_field`)."""
+    E, params = validate_loss(E, params)
+    simplify = _check_simplify(simplify)
+    h = step_symbol() if h is None else h
+    F = _Differentials(E, params, simplify)
+    terms = [sp.Matrix([-g for g in F.grad])]
+    for k in range(1, series.order + 1):
+        pieces: list[list] = [[] for _ in params]
+        for tree, c in series.terms(k):
+            coef = sp.Rational(c.numerator, c.denominator)
+            for i, e in enumerate(F(tree.level_sequence)):
+                pieces[i].append(e * coef)
+        if F.poly:
+            acc = [sum(p[1:], p[0]).as_expr() if p else sp.S.Zero for p in pieces]
+        else:
+            acc = [F._tidy(sp.Add(*p)) for p in pieces]
+        terms.append(sp.Matrix(acc))
+    return ModifiedField(E, params, h, terms, series)
+
+
+def modified_field(E, params: Sequence, order: int, method="gd", *, simplify="auto", h=None) -> ModifiedField:
+    r"""The modified vector field of ``method`` (gradient descent by default) on the loss E.
+
+    GD θ_{k+1} = θ_k − h∇E(θ_k) is matched to O(h^{order+2}) per step by the exact flow of
+
+        θ̇ = f̃(θ) = −∇E − h/2 Hg − h²(⅓H²g + 1/12 T(g,g)) − ...
+
+    Parameters
+    ----------
+    E : scalar sympy expression (or string) — the loss
+    params : sequence of sympy Symbols — the parameters θ, in this order
+    order : int ≥ 0 — the highest power of h kept
+    method : ``"gd"`` (explicit Euler), another name from :data:`bea.methods.METHODS`, or a tableau
+    simplify : ``"auto"`` (expand polynomial losses, leave others as built), ``"expand"``,
+        ``"simplify"`` (slow), or ``"none"``/False. ``terms[0]`` is always ``−diff(E, p)`` as sympy
+        builds it.
+    h : the step-size symbol (default ``Symbol("h", positive=True)``)
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x")
+    >>> modified_field(x**2 / 2, [x], order=2).field
+    Matrix([[-h**2*x/3 - h*x/2 - x]])
+    """
+    return modified_series(order, method).evaluate(E, params, simplify=simplify, h=h)
