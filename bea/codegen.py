@@ -1,0 +1,405 @@
+r"""Compile sympy expressions into numba kernels, cached by content in memory and on disk.
+
+Design: *generate once, cache by content, never regenerate in a loop.*
+
+1. :func:`compile_exprs` turns a list (or Matrix) of sympy expressions into Python source text:
+   common subexpressions are pulled out with :func:`sympy.cse` and every expression is printed by
+   a :class:`~sympy.printing.numpy.NumPyPrinter` subclass that keeps IEEE float semantics (rationals
+   become correctly rounded float literals, integer powers stay ``x**2`` so numba unrolls them,
+   elementary functions go through ``numpy`` so the same source runs on float64 and complex128).
+2. The cache key is the sha256 of that source, the numba version and :data:`CODEGEN_VERSION`. The
+   source is written (atomically, never overwriting) as ``<cache_dir()>/<name>_<key>.py`` and
+   imported under a unique module name. Its functions are ``numba.njit(cache=True)``, so numba
+   stores the machine code in ``__pycache__`` next to the file: a new process that compiles the
+   same expressions regenerates the source (cse + printing, milliseconds), finds the file and
+   loads the machine code instead of compiling it.
+3. Within one process a dict keyed by the expressions returns the very same dispatcher, so calling
+   ``compile_exprs`` again costs a dict lookup.
+
+The kernel ``kern(theta, *scalars)`` is a plain numba ``CPUDispatcher``: other ``@njit`` code may
+call it or take it as an argument. ``kern.batch(thetas, *scalars)`` evaluates many points with a
+``prange`` loop; numba compiles it (``parallel=True`` is the slow part) only when it is first used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import keyword
+import os
+import re
+import sys
+import tempfile
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import numba
+import numpy as np
+import sympy as sp
+from numba.core import types
+from numba.extending import overload
+from sympy.core.function import AppliedUndef
+from sympy.printing.codeprinter import CodePrinter
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import AbstractPythonCodePrinter, PythonCodePrinter
+
+from bea.errors import InvalidInputError, InvalidLossError, InvalidParamsError
+
+__all__ = ["compile_exprs", "kernel_source", "cache_dir", "clear_memory_cache", "CODEGEN_VERSION"]
+
+#: Bump whenever the generated source or the helpers it imports change meaning (part of the key).
+CODEGEN_VERSION = "1"
+
+_MODULE_PREFIX = "_bea_kernel_"
+_MEMORY: dict = {}  # (exprs, shape, params, scalars, cse, name) -> kern, and cache key -> kern
+_LOCK = threading.RLock()
+_RESERVED = {"theta", "thetas", "out", "numpy", "math", "njit", "prange", "i", "m", "_inexact"}
+
+
+# --------------------------------------------------------------------------- numba helper
+def _inexact(a):
+    """Identity on float/complex values; integers become float64 (so 1/3 never truncates)."""
+    return a
+
+
+@overload(_inexact, inline="always")
+def _ol_inexact(a):
+    if isinstance(a, types.Array) and isinstance(a.dtype, (types.Integer, types.Boolean)):
+        return lambda a: a.astype(np.float64)
+    if isinstance(a, (types.Integer, types.Boolean)):
+        return lambda a: np.float64(a)
+    return lambda a: a
+
+
+# --------------------------------------------------------------------------- printer
+class _KernelPrinter(NumPyPrinter):
+    """NumPyPrinter with float literals, unrolled integer powers and renamed symbols."""
+
+    def __init__(self, names):
+        super().__init__({"fully_qualified_modules": True, "strict": True})
+        self._names = names
+
+    def _print_Symbol(self, expr):
+        return self._names[expr]
+
+    _print_Dummy = _print_Symbol
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Rational(self, expr):
+        # correctly rounded, never integer division, never an int64 overflow in numba
+        return repr(float(Fraction(int(expr.p), int(expr.q))))
+
+    def _print_Integer(self, expr):
+        return str(expr.p) if abs(expr.p) < 2**53 else repr(float(expr.p))
+
+    def _print_Pow(self, expr, rational=False):
+        # NumPyPrinter turns x**-2 into x**(-2.0), a call to pow(); keep integer exponents
+        return self._hprint_Pow(expr, rational=rational, sqrt="numpy.sqrt")
+
+    def _print_Max(self, expr):
+        return self._nest("numpy.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nest("numpy.minimum", expr.args)
+
+    def _nest(self, func, args):
+        out = self._print(args[-1])
+        for a in reversed(args[:-1]):
+            out = f"{func}({self._print(a)}, {out})"
+        return out
+
+    def _print_Piecewise(self, expr):  # numpy.select is array-only; numba wants a ternary
+        out = "numpy.nan"
+        for e, c in reversed(expr.args):
+            out = self._print(e) if c == sp.true else f"({self._print(e)} if {self._print(c)} else {out})"
+        return out
+
+    # scalar (Python) logic instead of numpy.logical_and.reduce & co.
+    _print_Relational = AbstractPythonCodePrinter._print_Relational
+    _print_And, _print_Or = CodePrinter._print_And, CodePrinter._print_Or
+    _print_Not = PythonCodePrinter._print_Not
+
+
+# --------------------------------------------------------------------------- cache directory
+def cache_dir() -> Path:
+    """The kernel cache folder: ``$BEA_CACHE_DIR/kernels``, else ``$XDG_CACHE_HOME/bea/kernels`` or
+    ``~/.cache/bea/kernels``; a temporary folder when none of them is writable. Created on demand."""
+    root = os.environ.get("BEA_CACHE_DIR")
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bea"
+    user = os.environ.get("USER") or str(os.getuid() if hasattr(os, "getuid") else "")
+    for folder in (Path(root) / "kernels", Path(tempfile.gettempdir()) / f"bea-{user}" / "kernels"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK | os.X_OK):
+                return folder
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="bea-kernels-"))
+
+
+def clear_memory_cache() -> None:
+    """Forget the kernels of this process (the disk cache stays): the next :func:`compile_exprs`
+    imports the module file again and gets a new dispatcher, loading numba's cached machine code."""
+    with _LOCK:
+        _MEMORY.clear()
+        for modname in [m for m in sys.modules if m.startswith(_MODULE_PREFIX)]:
+            del sys.modules[modname]
+
+
+def kernel_source(kern) -> str:
+    """The generated Python source of a kernel made by :func:`compile_exprs`."""
+    try:
+        return kern.source
+    except AttributeError:
+        raise InvalidInputError(f"{kern!r} is not a kernel made by bea.codegen.compile_exprs") from None
+
+
+# --------------------------------------------------------------------------- input checks
+def _flatten(exprs):
+    """(tuple of sympy expressions in C order, output shape)."""
+    if isinstance(exprs, (sp.MatrixBase, sp.NDimArray)):
+        shape = tuple(exprs.shape)
+        if len(shape) == 2 and shape[1] == 1:
+            shape = (shape[0],)
+        if len(shape) not in (1, 2):
+            raise InvalidLossError(f"exprs must be 1-D or 2-D, got shape {shape}")
+        items = list(exprs) if isinstance(exprs, sp.MatrixBase) else list(sp.flatten(exprs.tolist()))
+    elif isinstance(exprs, (sp.Basic, str)) or not hasattr(exprs, "__iter__"):
+        raise InvalidLossError(
+            f"exprs must be a sympy Matrix or a sequence of expressions, got {type(exprs).__name__}; "
+            "wrap a single expression in a list")
+    else:
+        items = list(exprs)
+        shape = (len(items),)
+    flat = []
+    for e in items:
+        try:
+            e = sp.sympify(e, strict=True)
+        except (sp.SympifyError, TypeError):
+            raise InvalidLossError(f"{e!r} is not a sympy expression") from None
+        if not isinstance(e, sp.Expr):
+            raise InvalidLossError(f"{e!r} is not a scalar sympy expression")
+        flat.append(e)
+    if not flat:
+        raise InvalidLossError("exprs is empty")
+    undefined = set().union(*(e.atoms(AppliedUndef) for e in flat))
+    if undefined:
+        raise InvalidLossError(f"cannot compile undefined functions: {sorted(map(str, undefined))}")
+    return tuple(flat), shape
+
+
+def _symbols(seq, what):
+    if isinstance(seq, sp.Basic) or isinstance(seq, str) or not hasattr(seq, "__iter__"):
+        raise InvalidParamsError(f"{what} must be a sequence of sympy Symbols, got {seq!r}")
+    seq = tuple(seq)
+    bad = [s for s in seq if not isinstance(s, sp.Symbol)]
+    if bad:
+        raise InvalidParamsError(f"{what} must be sympy Symbols; not symbols: {bad}")
+    return seq
+
+
+def _check(flat, params, scalars):
+    params, scalars = _symbols(params, "params"), _symbols(scalars, "scalars")
+    if not params:
+        raise InvalidParamsError("params is empty")
+    allsyms = params + scalars
+    dups = sorted({str(s) for s in allsyms if allsyms.count(s) > 1})
+    if dups:
+        raise InvalidParamsError(f"duplicate symbols in params/scalars: {dups}")
+    free = set().union(*(e.free_symbols for e in flat)) - set(allsyms)
+    if free:
+        raise InvalidParamsError(
+            f"expressions contain symbols that are neither params nor scalars: {sorted(map(str, free))}")
+    return params, scalars
+
+
+# --------------------------------------------------------------------------- source generation
+def _local_names(params, scalars, name):
+    """Readable, collision-free Python names for the symbols."""
+    taken = _RESERVED | {name, f"{name}_batch", f"{name}_into"}
+    names = {}
+    for prefix, syms in (("_p", params), ("_s", scalars)):
+        for i, s in enumerate(syms):
+            n = s.name
+            if (not n.isidentifier() or keyword.iskeyword(n) or n in taken
+                    or re.fullmatch(r"_[cps]\d+", n)):
+                n = f"{prefix}{i}"
+            taken.add(n)
+            names[s] = n
+    return names
+
+
+def _generate(flat, shape, params, scalars, use_cse, name):
+    names = _local_names(params, scalars, name)
+    if use_cse:
+        # canonical ordering keeps the source (hence the cache key) identical across processes
+        repl, reduced = sp.cse(list(flat), symbols=sp.numbered_symbols("_cse"))
+    else:
+        repl, reduced = [], list(flat)
+    for i, (s, _) in enumerate(repl):
+        names[s] = f"_c{i}"
+    printer = _KernelPrinter(names)
+    try:
+        body = [f"    {names[s]} = {printer.doprint(e)}" for s, e in repl]
+        indices = [", ".join(map(str, ij)) for ij in np.ndindex(*shape)]
+        body += [f"    out[{ij}] = {printer.doprint(e)}" for ij, e in zip(indices, reduced)]
+    except Exception as exc:  # the printer's "not supported" errors
+        raise InvalidLossError(f"cannot compile the expressions for numba: {exc}") from None
+
+    n = len(params)
+    sargs = "".join(f", {names[s]}" for s in scalars)
+    cast = "".join(f"    {names[s]} = _inexact({names[s]})\n" for s in scalars)
+    unpack = "".join(f"    {names[p]} = theta[{i}]\n" for i, p in enumerate(params))
+    doc = ", ".join(f"theta[{i}]={p}" for i, p in enumerate(params))
+    opts = 'cache=True, error_model="numpy", boundscheck=False'
+    return f'''\
+# Generated by bea.codegen {CODEGEN_VERSION} (numba {numba.__version__}); do not edit.
+# {doc}; scalars: {", ".join(map(str, scalars)) or "none"}
+import math
+import numpy
+from numba import njit, prange
+from bea.codegen import _inexact
+
+
+@njit({opts}, nogil=True)
+def {name}_into(theta{sargs}, out):
+{unpack}''' + "\n".join(body) + f'''
+
+
+@njit({opts}, nogil=True)
+def {name}(theta{sargs}):
+    if theta.shape[0] != {n}:
+        raise ValueError("{name}: theta must have length {n}")
+    theta = _inexact(theta)
+{cast}    out = numpy.empty({shape}, dtype=theta.dtype)
+    {name}_into(theta{sargs}, out)
+    return out
+
+
+@njit({opts}, parallel=True)
+def {name}_batch(thetas{sargs}):
+    if thetas.shape[1] != {n}:
+        raise ValueError("{name}_batch: thetas must have shape (m, {n})")
+    thetas = _inexact(thetas)
+{cast}    m = thetas.shape[0]
+    out = numpy.empty((m,) + {shape}, dtype=thetas.dtype)
+    for i in prange(m):
+        {name}_into(thetas[i]{sargs}, out[i])
+    return out
+'''
+
+
+# --------------------------------------------------------------------------- disk cache
+def _write_once(path: Path, text: str) -> None:
+    """Atomically create ``path``; never replace a file another process may already have compiled
+    (numba's cache index is stamped with the source file's mtime)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            if path.read_text(encoding="utf-8") != text:  # a damaged file: replace it
+                os.replace(tmp, path)
+        except OSError:  # no hard links on this file system
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load(source: str, key: str, name: str):
+    """Import the module of ``source`` from the disk cache, writing it first when needed."""
+    modname = f"{_MODULE_PREFIX}{key[:32]}"
+    folder = cache_dir()
+    path = folder / f"{name}_{key[:32]}.py"
+    try:
+        hit = path.read_text(encoding="utf-8") == source
+    except OSError:
+        hit = False
+    if not hit:
+        try:
+            _write_once(path, source)
+        except OSError:  # cache not writable after all: compile from a private folder
+            path = Path(tempfile.mkdtemp(prefix="bea-kernels-")) / path.name
+            path.write_text(source, encoding="utf-8")
+    module = sys.modules.get(modname)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(modname, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[modname] = module  # numba pickles references to the kernel by module name
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[modname]
+            raise
+    return module, path, hit
+
+
+# --------------------------------------------------------------------------- public entry point
+def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
+    """Compile sympy expressions into a numba kernel ``kern(theta, *scalars) -> ndarray``.
+
+    Parameters
+    ----------
+    exprs : sympy Matrix (any 2-D shape) or sequence of sympy expressions (1-D)
+    params : sequence of sympy Symbols, the entries of the vector argument ``theta`` in order
+    scalars : sequence of sympy Symbols passed as extra scalar arguments (e.g. the step size h)
+    cse : pull out common subexpressions with :func:`sympy.cse` (recommended)
+    name : Python name of the generated function
+
+    Returns
+    -------
+    A numba ``CPUDispatcher`` ``kern``. ``kern(theta, *scalars)`` returns an array of shape
+    ``(len(exprs),)`` for a sequence or a column Matrix, ``(n, m)`` for an n×m Matrix with m > 1.
+    Float theta gives float64, complex theta gives complex128 (numba specialises the same source);
+    integer arrays are promoted to float64. A real theta with a complex scalar is not supported:
+    pass a complex theta. ``kern.batch(thetas, *scalars)`` maps rows of ``thetas`` (shape
+    ``(m, n)``) to ``(m, *out_shape)`` in parallel. ``kern.into(theta, *scalars, out)`` writes into
+    a preallocated ``out`` (no allocation, no checks: for hot loops in ``@njit`` code). Attributes:
+    ``source``, ``cache_key``, ``path``, ``from_disk_cache`` (the module file was already there),
+    ``params``, ``scalars``, ``out_shape``. A theta of the wrong length raises ``ValueError``.
+
+    Raises
+    ------
+    InvalidParamsError
+        non-Symbol or duplicate params/scalars, empty params, or free symbols of ``exprs`` that are
+        neither params nor scalars.
+    InvalidLossError
+        ``exprs`` is not a Matrix/sequence of scalar expressions or contains functions that cannot
+        be compiled.
+    """
+    if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+            and name not in _RESERVED):
+        raise InvalidInputError(f"name must be a Python identifier, got {name!r}")
+    flat, shape = _flatten(exprs)
+    params, scalars = _symbols(params, "params"), _symbols(scalars, "scalars")
+    mem_key = (flat, shape, params, scalars, bool(cse), name)
+    kern = _MEMORY.get(mem_key)
+    if kern is not None:
+        return kern
+    with _LOCK:
+        kern = _MEMORY.get(mem_key)
+        if kern is not None:
+            return kern
+        params, scalars = _check(flat, params, scalars)
+        source = _generate(flat, shape, params, scalars, cse, name)
+        key = hashlib.sha256(
+            f"{source}\0{numba.__version__}\0{CODEGEN_VERSION}".encode()).hexdigest()
+        kern = _MEMORY.get(key)
+        if kern is None:
+            module, path, hit = _load(source, key, name)
+            kern = getattr(module, name)
+            kern.batch = getattr(module, f"{name}_batch")
+            kern.into = getattr(module, f"{name}_into")
+            kern.source, kern.cache_key, kern.path, kern.from_disk_cache = source, key, path, hit
+            kern.params, kern.scalars, kern.out_shape = params, scalars, shape
+            _MEMORY[key] = kern
+        _MEMORY[mem_key] = kern
+        return kern
