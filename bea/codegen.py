@@ -181,7 +181,7 @@ def _flatten(exprs):
             e = sp.sympify(e, strict=True)
         except (sp.SympifyError, TypeError):
             raise InvalidLossError(f"{e!r} is not a sympy expression") from None
-        if not isinstance(e, sp.Expr):
+        if not isinstance(e, sp.Expr) or e.is_Matrix:
             raise InvalidLossError(f"{e!r} is not a scalar sympy expression")
         flat.append(e)
     if not flat:

@@ -1,0 +1,370 @@
+"""Tests of bea.codegen: sympy -> numba kernels, cached in memory and on disk.
+
+numba compiles each kernel in ~0.3-1 s, so the kernels are module-level fixtures shared by tests.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import mpmath
+import numba
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bea.codegen import cache_dir, clear_memory_cache, compile_exprs, kernel_source
+from bea.errors import BEAError, InvalidInputError, InvalidLossError, InvalidParamsError
+
+x, y, z, h = sp.symbols("x y z h")
+REPO = Path(__file__).resolve().parents[1]
+
+# one expression list exercising polynomials, exp/log/sin/sqrt, rationals and negative powers
+EXPRS = [
+    (1 - x) ** 2 + 100 * (y - x**2) ** 2,
+    sp.exp(x) * sp.log(y) - sp.sin(x * y) + sp.Rational(1, 3) * x**3,
+    x / 3 + h * y / 7 + sp.sqrt(x) / y**2 - sp.Rational(5, 720) * h**2 * x**2 * y,
+    sp.cos(x) ** 2 / (1 + h * y**2) + sp.atan(x) - sp.tanh(y) + sp.pi * h,
+]
+MATRIX = sp.Matrix([[x * y, x**2 - y, sp.Rational(1, 3)], [sp.exp(-x), h * x * y**3, y / 3 - x]])
+PARAMS = [x, y]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory):
+    """A private BEA_CACHE_DIR for this module (the memory cache is cleared around it)."""
+    folder = tmp_path_factory.mktemp("bea_cache")
+    old = os.environ.get("BEA_CACHE_DIR")
+    os.environ["BEA_CACHE_DIR"] = str(folder)
+    clear_memory_cache()
+    yield folder
+    clear_memory_cache()
+    if old is None:
+        del os.environ["BEA_CACHE_DIR"]
+    else:
+        os.environ["BEA_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def kern(kernel_cache):
+    return compile_exprs(EXPRS, PARAMS, [h])
+
+
+@pytest.fixture(scope="module")
+def mkern(kernel_cache):
+    return compile_exprs(MATRIX, PARAMS, [h], name="matrix_kernel")
+
+
+def reference(exprs, point, hval, dps=40):
+    """High-precision value of exprs at theta=point, h=hval (real or complex), via mpmath."""
+    f = sp.lambdify([x, y, h], exprs, "mpmath")
+    with mpmath.workdps(dps):
+        args = [mpmath.mpmathify(complex(v) if np.iscomplexobj(v) else float(v)) for v in (*point, hval)]
+        vals = f(*args)
+        vals = vals.tolist() if hasattr(vals, "tolist") else vals
+        return np.array(vals, dtype=complex)
+
+
+def close(a, b, rtol=1e-12):
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(b)))))
+
+
+# --------------------------------------------------------------------------- values
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(0.1, 3.0), st.floats(0.2, 3.0), st.floats(-0.5, 0.5),
+)
+def test_kernel_equals_sympy_real(kern, a, b, hv):
+    out = kern(np.array([a, b]), hv)
+    assert out.dtype == np.float64 and out.shape == (4,)
+    close(out, reference(EXPRS, (a, b), hv).real)
+
+
+def test_kernel_matches_evalf(kern):
+    theta = np.array([0.7, 1.3])
+    subs = {x: sp.Float(0.7, 30), y: sp.Float(1.3, 30), h: sp.Float(0.05, 30)}
+    expected = [float(e.evalf(30, subs=subs)) for e in EXPRS]
+    close(kern(theta, 0.05), expected)
+
+
+def test_rationals_are_float_division():
+    k = compile_exprs([x / 3, sp.Rational(1, 3) * x, sp.Rational(7, 2), x ** sp.Rational(1, 3)], [x])
+    assert "//" not in k.source
+    np.testing.assert_allclose(k(np.array([1.0])), [1 / 3, 1 / 3, 3.5, 1.0], rtol=1e-15)
+    # integer theta is promoted to float64: no truncating integer arithmetic anywhere
+    out = k(np.array([1]))
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, [1 / 3, 1 / 3, 3.5, 1.0], rtol=1e-15)
+
+
+def test_integer_powers_stay_integer(kern):
+    src = kernel_source(kern)
+    assert "**2" in src or "**3" in src
+    assert "**2.0" not in src and "**(-1.0)" not in src and "**(-2.0)" not in src
+
+
+def test_huge_coefficients_compile():
+    k = compile_exprs([sp.Rational(10**30, 7) * x + 10**40, sp.Rational(1, 3 * 10**25) * x], [x])
+    np.testing.assert_allclose(k(np.array([2.0])), [2e30 / 7 + 1e40, 2 / 3e25], rtol=1e-15)
+
+
+def test_matrix_shape_and_values(mkern):
+    theta = np.array([0.4, -1.1])
+    out = mkern(theta, 0.2)
+    assert out.shape == (2, 3) and out.dtype == np.float64
+    close(out, reference(MATRIX, theta, 0.2).real)
+
+
+def test_column_matrix_is_1d():
+    k = compile_exprs(sp.Matrix([x + y, x * y]), PARAMS)
+    out = k(np.array([2.0, 3.0]))
+    assert out.shape == (2,) and k.out_shape == (2,)
+    np.testing.assert_array_equal(out, [5.0, 6.0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.complex_numbers(min_magnitude=0.2, max_magnitude=2.0),
+    st.complex_numbers(min_magnitude=0.3, max_magnitude=2.0),
+)
+def test_complex_theta(kern, a, b):
+    out = kern(np.array([a, b], dtype=complex), 0.1)
+    assert out.dtype == np.complex128
+    close(out, reference(EXPRS, (a, b), 0.1), rtol=1e-10)
+
+
+def test_complex_matrix(mkern):
+    theta = np.array([0.4 + 0.3j, -1.1 - 2j])
+    out = mkern(theta, 0.2)
+    assert out.dtype == np.complex128 and out.shape == (2, 3)
+    close(out, reference(MATRIX, theta, 0.2), rtol=1e-12)
+
+
+def test_principal_branch_of_log():
+    k = compile_exprs([sp.log(1 - h * x) / h], [x], [h])
+    out = k(np.array([2.0 + 0j]), 1.05)
+    np.testing.assert_allclose(out, [np.log(1 - 2.1 + 0j) / 1.05], rtol=1e-15)
+    assert out[0].imag > 0  # log(-1.1) = log 1.1 + i pi
+
+
+def test_nonsmooth_and_piecewise():
+    k = compile_exprs(
+        [sp.Piecewise((x, sp.And(x > 0, y > 0)), (y, sp.Eq(x, 1)), (0, True)), sp.Max(x, y, 1), sp.Min(x, y),
+         sp.Abs(x)],
+        PARAMS,
+    )
+    np.testing.assert_array_equal(k(np.array([1.0, -1.0])), [-1.0, 1.0, -1.0, 1.0])
+    np.testing.assert_array_equal(k(np.array([2.0, 3.0])), [2.0, 3.0, 2.0, 2.0])
+    np.testing.assert_array_equal(k(np.array([-2.0, 0.5])), [0.0, 1.0, -2.0, 2.0])
+
+
+def test_awkward_symbol_names():
+    a, lam, th, kw = sp.Symbol("a[0]"), sp.Symbol("lambda"), sp.Symbol("theta"), sp.Symbol("_c0")
+    x2 = sp.Symbol("x", positive=True)  # same name as x, a different symbol
+    k = compile_exprs([a + 2 * lam + 3 * th + 4 * kw + 5 * x + 6 * x2], [a, lam, th, kw, x], [x2])
+    assert k(np.array([1.0, 1.0, 1.0, 1.0, 1.0]), 1.0)[0] == 21.0
+
+
+def test_no_scalars_and_no_cse():
+    k = compile_exprs([x * y, x + y], PARAMS, cse=False)
+    np.testing.assert_array_equal(k(np.array([2.0, 5.0])), [10.0, 7.0])
+
+
+def test_scalar_as_int():
+    k = compile_exprs([x / h, h ** (-2) * x], [x], [h])
+    np.testing.assert_allclose(k(np.array([1.0]), 2), [0.5, 0.25])
+
+
+# --------------------------------------------------------------------------- batch
+def test_batch_equals_rows(kern):
+    rng = np.random.default_rng(1)
+    thetas = rng.uniform(0.2, 2.0, size=(257, 2))
+    out = kern.batch(thetas, 0.03)
+    assert out.shape == (257, 4)
+    np.testing.assert_array_equal(out, np.array([kern(t, 0.03) for t in thetas]))
+
+
+def test_batch_matrix_and_complex(mkern):
+    rng = np.random.default_rng(2)
+    thetas = rng.normal(size=(50, 2)) + 1j * rng.normal(size=(50, 2))
+    out = mkern.batch(thetas, 0.5)
+    assert out.shape == (50, 2, 3) and out.dtype == np.complex128
+    np.testing.assert_array_equal(out, np.array([mkern(t, 0.5) for t in thetas]))
+
+
+def test_batch_bad_shape(kern):
+    with pytest.raises(ValueError, match="shape"):
+        kern.batch(np.ones((3, 5)), 0.1)
+
+
+# --------------------------------------------------------------------------- inside numba
+def test_called_from_njit(kern):
+    @numba.njit
+    def euler(theta, hh, n):
+        for _ in range(n):
+            theta = theta - hh * kern(theta, hh)[:2]
+        return theta
+
+    theta = np.array([0.5, 0.9])
+    expected = theta.copy()
+    for _ in range(5):
+        expected = expected - 1e-4 * kern(expected, 1e-4)[:2]
+    np.testing.assert_allclose(euler(theta, 1e-4, 5), expected, rtol=1e-14)
+
+
+def test_passed_as_argument_and_into(kern):
+    @numba.njit
+    def apply(f, into, theta, hh):
+        out = np.empty(4)
+        into(theta, hh, out)
+        return f(theta, hh), out
+
+    theta = np.array([0.5, 0.9])
+    a, b = apply(kern, kern.into, theta, 0.1)
+    np.testing.assert_array_equal(a, kern(theta, 0.1))
+    np.testing.assert_array_equal(b, a)
+
+
+def test_first_class_function_type():
+    k = compile_exprs([x * y, x - y], PARAMS, [h])
+    ftype = numba.types.FunctionType(numba.float64[::1](numba.float64[::1], numba.float64))
+
+    @numba.njit((ftype, numba.float64[::1]))
+    def call(f, theta):
+        return f(theta, 2.0)
+
+    np.testing.assert_array_equal(call(k, np.array([3.0, 4.0])), [12.0, -1.0])
+
+
+# --------------------------------------------------------------------------- caching
+def test_memory_cache_returns_same_object(kern):
+    assert compile_exprs(EXPRS, PARAMS, [h]) is kern
+    rebuilt = [sp.sympify(str(e)) for e in EXPRS]  # equal, but new objects
+    assert compile_exprs(rebuilt, tuple(PARAMS), (h,)) is kern
+    assert compile_exprs(EXPRS, PARAMS, [h], cse=False) is not kern
+
+
+def test_attributes(kern):
+    assert kern.source == kernel_source(kern)
+    assert len(kern.cache_key) == 64
+    assert kern.params == (x, y) and kern.scalars == (h,) and kern.out_shape == (4,)
+    assert Path(kern.path).read_text() == kern.source
+    assert Path(kern.path).parent == cache_dir()
+    assert isinstance(kern, numba.core.registry.CPUDispatcher)
+
+
+def test_disk_cache_in_new_process(kernel_cache):
+    exprs = [x**7 - sp.Rational(3, 11) * y * h, sp.exp(-x * y) + z]
+    k = compile_exprs(exprs, [x, y, z], [h])
+    expected = k(np.array([0.3, 0.4, 0.5]), 0.25)
+    assert not k.from_disk_cache
+    files = sorted(p.name for p in Path(kernel_cache, "kernels").rglob("*"))
+    script = textwrap.dedent(
+        """
+        import numpy as np, sympy as sp
+        from bea.codegen import compile_exprs
+        x, y, z, h = sp.symbols("x y z h")
+        k = compile_exprs([x**7 - sp.Rational(3, 11)*y*h, sp.exp(-x*y) + z], [x, y, z], [h])
+        out = k(np.array([0.3, 0.4, 0.5]), 0.25)
+        print(k.from_disk_cache, sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()),
+              k.cache_key, repr(out.tolist()))
+        """
+    )
+    env = dict(os.environ, BEA_CACHE_DIR=str(kernel_cache), PYTHONHASHSEED="12345")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    from_disk, hits, misses, key, out = res.stdout.split(maxsplit=4)
+    assert from_disk == "True" and int(hits) >= 1 and int(misses) == 0
+    assert key == k.cache_key
+    np.testing.assert_array_equal(eval(out), expected)
+    assert sorted(p.name for p in Path(kernel_cache, "kernels").rglob("*")) == files  # nothing new written
+
+
+def test_clear_memory_cache_reloads_from_disk():
+    exprs = [x**5 + y]
+    k1 = compile_exprs(exprs, PARAMS)
+    v = k1(np.array([2.0, 1.0]))
+    clear_memory_cache()
+    k2 = compile_exprs(exprs, PARAMS)
+    assert k2 is not k1 and k2.from_disk_cache and k2.cache_key == k1.cache_key
+    np.testing.assert_array_equal(k2(np.array([2.0, 1.0])), v)
+    assert sum(k2.stats.cache_hits.values()) == 1
+
+
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("BEA_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c" / "kernels" and cache_dir().is_dir()
+    monkeypatch.delenv("BEA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "bea" / "kernels"
+
+
+def test_unwritable_cache_dir_falls_back(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("BEA_CACHE_DIR", str(blocker / "sub"))
+    folder = cache_dir()
+    assert folder.is_dir() and blocker not in folder.parents
+    k = compile_exprs([x + 2 * y], PARAMS)  # compiles although the configured cache is unusable
+    assert k(np.array([1.0, 1.0]))[0] == 3.0
+
+
+def test_damaged_module_file_is_rewritten(kernel_cache):
+    exprs = [x**9 - y]
+    k1 = compile_exprs(exprs, PARAMS)
+    Path(k1.path).write_text("garbage")
+    clear_memory_cache()
+    k2 = compile_exprs(exprs, PARAMS)
+    assert not k2.from_disk_cache and Path(k2.path).read_text() == k2.source
+    assert k2(np.array([1.0, 3.0]))[0] == -2.0
+
+
+# --------------------------------------------------------------------------- errors
+def test_wrong_theta_length(kern):
+    with pytest.raises(ValueError, match="length 2"):
+        kern(np.ones(3), 0.1)
+
+
+def test_free_symbols_named():
+    with pytest.raises(InvalidParamsError, match=r"\['h', 'z'\]"):
+        compile_exprs([x + z * h], PARAMS)
+
+
+@pytest.mark.parametrize(
+    "params, scalars, match",
+    [
+        ([x, "y"], (), "not symbols"),
+        ([x, x * y], (), "not symbols"),
+        ([x, y, x], (), "duplicate"),
+        ([x, y], [x], "duplicate"),
+        ([], (), "empty"),
+        (x, (), "sequence"),
+        ([x, y], [2], "not symbols"),
+    ],
+)
+def test_bad_params(params, scalars, match):
+    with pytest.raises(InvalidParamsError, match=match):
+        compile_exprs([x + y], params, scalars)
+
+
+@pytest.mark.parametrize(
+    "exprs",
+    [x + y, [], ["x + y"], [sp.Eq(x, y)], [sp.Function("f")(x)], [sp.LambertW(x)], [sp.Matrix([x])],
+     sp.Array([[[x]]])],
+)
+def test_bad_exprs(exprs):
+    with pytest.raises(InvalidLossError):
+        compile_exprs(exprs, PARAMS)
+
+
+def test_errors_are_bea_errors():
+    assert issubclass(InvalidParamsError, (BEAError, ValueError))
+    with pytest.raises(InvalidInputError):
+        compile_exprs([x], [x], name="not an identifier")
+    with pytest.raises(InvalidInputError):
+        kernel_source(lambda t: t)
