@@ -126,13 +126,13 @@ def test_column_matrix_is_1d():
     np.testing.assert_array_equal(out, [5.0, 6.0])
 
 
+# positive real parts keep away from the branch cuts (and poles) of sqrt, log and atan, where numpy
+# and mpmath may legitimately disagree about the side of the cut
 @settings(max_examples=30, deadline=None)
-@given(
-    st.complex_numbers(min_magnitude=0.2, max_magnitude=2.0),
-    st.complex_numbers(min_magnitude=0.3, max_magnitude=2.0),
-)
-def test_complex_theta(kern, a, b):
-    out = kern(np.array([a, b], dtype=complex), 0.1)
+@given(st.floats(0.1, 2.0), st.floats(-2.0, 2.0), st.floats(0.2, 2.0), st.floats(-2.0, 2.0))
+def test_complex_theta(kern, ar, ai, br, bi):
+    a, b = complex(ar, ai), complex(br, bi)
+    out = kern(np.array([a, b]), 0.1)
     assert out.dtype == np.complex128
     close(out, reference(EXPRS, (a, b), 0.1), rtol=1e-10)
 
@@ -257,14 +257,20 @@ def test_attributes(kern):
     assert isinstance(kern, numba.core.registry.CPUDispatcher)
 
 
+def _python(script, cache, **kw):
+    env = dict(os.environ, BEA_CACHE_DIR=str(cache), PYTHONHASHSEED="12345")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
 def test_disk_cache_in_new_process(kernel_cache):
     exprs = [x**7 - sp.Rational(3, 11) * y * h, sp.exp(-x * y) + z]
     k = compile_exprs(exprs, [x, y, z], [h])
     expected = k(np.array([0.3, 0.4, 0.5]), 0.25)
     assert not k.from_disk_cache
     files = sorted(p.name for p in Path(kernel_cache, "kernels").rglob("*"))
-    script = textwrap.dedent(
-        """
+    script = """
         import numpy as np, sympy as sp
         from bea.codegen import compile_exprs
         x, y, z, h = sp.symbols("x y z h")
@@ -273,16 +279,32 @@ def test_disk_cache_in_new_process(kernel_cache):
         print(k.from_disk_cache, sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()),
               k.cache_key, repr(out.tolist()))
         """
-    )
-    env = dict(os.environ, BEA_CACHE_DIR=str(kernel_cache), PYTHONHASHSEED="12345")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    from_disk, hits, misses, key, out = res.stdout.split(maxsplit=4)
+    proc = _python(script, kernel_cache)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    from_disk, hits, misses, key, out = stdout.split(maxsplit=4)
     assert from_disk == "True" and int(hits) >= 1 and int(misses) == 0
     assert key == k.cache_key
     np.testing.assert_array_equal(eval(out), expected)
     assert sorted(p.name for p in Path(kernel_cache, "kernels").rglob("*")) == files  # nothing new written
+
+
+def test_concurrent_processes(tmp_path):
+    """Two processes compiling the same kernel at once into an empty cache both succeed and leave
+    exactly one module file (atomic create-once writes)."""
+    script = """
+        import numpy as np, sympy as sp
+        from bea.codegen import compile_exprs
+        x, y, h = sp.symbols("x y h")
+        k = compile_exprs([x**3 * y - h, sp.sin(x)], [x, y], [h])
+        print(repr(k(np.array([2.0, 3.0]), 0.5).tolist()))
+        """
+    procs = [_python(script, tmp_path) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    assert results[0][0] == results[1][0] and eval(results[0][0]) == [23.5, np.sin(2.0)]
+    folder = tmp_path / "kernels"
+    assert len(list(folder.glob("*.py"))) == 1 and not list(folder.glob(".*.tmp"))
 
 
 def test_clear_memory_cache_reloads_from_disk():
