@@ -55,6 +55,7 @@ numba and compilation
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -266,32 +267,37 @@ def _all_finite(x):
 
 @numba.njit(cache=True)
 def _error_norm(K, E, h, y, ynew, rtol, atol):
-    """Scaled error of a step (Hairer's norm); m = 2 rows of E is DOP853's (err5, err3) estimate."""
+    """Scaled error of a step (Hairer's norm); m = 2 rows of E is DOP853's (err5, err3) estimate.
+
+    The stages are divided by the scale before they are combined, so that the estimate itself
+    cannot overflow while the stages are finite.
+    """
     n = y.shape[0]
     ns = K.shape[0]
     if E.shape[0] == 1:
         acc = 0.0
         for k in range(n):
-            e = E[0, 0] * K[0, k]
+            inv = 1.0 / (atol + rtol * max(abs(y[k]), abs(ynew[k])))
+            e = E[0, 0] * (K[0, k] * inv)
             for j in range(1, ns):
                 if E[0, j] != 0.0:
-                    e += E[0, j] * K[j, k]
-            sk = atol + rtol * max(abs(y[k]), abs(ynew[k]))
-            acc += (abs(h * e) / sk) ** 2
+                    e += E[0, j] * (K[j, k] * inv)
+            acc += abs(h * e) ** 2
         return math.sqrt(acc / n)
     err5 = 0.0
     err3 = 0.0
     for k in range(n):
-        e5 = E[0, 0] * K[0, k]
-        e3 = E[1, 0] * K[0, k]
+        inv = 1.0 / (atol + rtol * max(abs(y[k]), abs(ynew[k])))
+        e5 = E[0, 0] * (K[0, k] * inv)
+        e3 = E[1, 0] * (K[0, k] * inv)
         for j in range(1, ns):
+            kj = K[j, k] * inv
             if E[0, j] != 0.0:
-                e5 += E[0, j] * K[j, k]
+                e5 += E[0, j] * kj
             if E[1, j] != 0.0:
-                e3 += E[1, j] * K[j, k]
-        sk = atol + rtol * max(abs(y[k]), abs(ynew[k]))
-        err5 += (abs(e5) / sk) ** 2
-        err3 += (abs(e3) / sk) ** 2
+                e3 += E[1, j] * kj
+        err5 += abs(e5) ** 2
+        err3 += abs(e3) ** 2
     deno = err5 + 0.01 * err3
     if deno <= 0.0:
         deno = 1.0
@@ -528,8 +534,14 @@ def _fits_first_class(rhs, dtype_name: str) -> bool:
     return isinstance(ret, types.Array) and ret.ndim == 1 and ret.dtype == D
 
 
+# (rhs, dtype) pairs known to fit the first-class signature: skips the ~30 µs check on repeated calls
+_FITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _run_core(rhs, args, dtype_name):
-    if _fits_first_class(rhs, dtype_name):
+    known = _FITS.get(rhs, ())
+    if dtype_name in known or _fits_first_class(rhs, dtype_name):
+        _FITS[rhs] = frozenset(known) | {dtype_name}
         return _rk_core_fn(dtype_name)(rhs, *args)
     return _rk_core_generic(rhs, *args)
 

@@ -241,7 +241,9 @@ def pf_rates(lams, h):
     """
     hf = _check_h(h)
     lam = _check_lams(lams)
-    return log1m(hf * lam, complex_output=True) / hf
+    lg = log1m(hf * lam, complex_output=True)
+    # divide the parts separately: (−inf + 0j)/h as a complex division would give −inf + nan·i
+    return lg.real / hf + 1j * (lg.imag / hf)
 
 
 def alpha_coefficients(order: int) -> tuple[Fraction, ...]:
