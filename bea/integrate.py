@@ -49,7 +49,14 @@ numba and compilation
     misses and adds another cache entry).  When an rhs cannot be typed with the first-class signature
     (e.g. it was compiled with an explicit signature taking ``float64[:]``, or it returns another
     dtype), :func:`solve` falls back to that per-dispatcher driver automatically (in-process cache
-    only).  Timings: see ``benchmarks/bench_integrate.py``.
+    only).
+
+    Measured (numba 0.68, 2-core x86 machine; ``benchmarks/bench_integrate.py --cold``): compiling the
+    driver from scratch ≈ 5.5 s (float64) and ≈ 3.5 s (complex128), once per machine; loading it from
+    the disk cache ≈ 0.2–0.7 s per process; a new rhs then costs only its own compilation (≈ 0.1 s
+    for a small field).  The per-dispatcher fallback costs ≈ 5 s for *every* new rhs.  Run time of the
+    two variants is the same (±10%); on the Rosenbrock gradient flow both are ~100× faster than
+    ``scipy.integrate.solve_ivp`` at equal tolerance, equal accuracy and equal rhs evaluations.
 """
 
 from __future__ import annotations
@@ -425,18 +432,19 @@ def _rk_core(rhs, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_ste
                         ys[k] += a * K[j, k]
             K[i, :] = rhs(ys, p)
             nfev += 1
-        for k in range(n):
-            ynew[k] = y[k]
-        for j in range(s):
-            bj = h * b[j]
-            if bj != 0.0:
-                for k in range(n):
-                    ynew[k] += bj * K[j, k]
-        for i in range(1, s):
             if not _all_finite(K[i]):
+                bad = True  # later stages would only propagate the NaN/inf
+                break
+        if not bad:
+            for k in range(n):
+                ynew[k] = y[k]
+            for j in range(s):
+                bj = h * b[j]
+                if bj != 0.0:
+                    for k in range(n):
+                        ynew[k] += bj * K[j, k]
+            if not _all_finite(ynew):
                 bad = True
-        if not _all_finite(ynew):
-            bad = True
         if last_in_error and not bad:
             K[s, :] = rhs(ynew, p)
             nfev += 1

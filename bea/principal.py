@@ -20,7 +20,6 @@ Branch convention: log is the principal branch, log(1 − z) = log|1 − z| + i�
 
 from __future__ import annotations
 
-import cmath
 import math
 from fractions import Fraction
 

@@ -19,6 +19,7 @@ from numba import types
 
 from bea.errors import BEAError, IntegrationError, InvalidInputError, UnknownMethodError
 from bea.integrate import DOP853, DOPRI5, METHODS, Solution, solve
+from bea.principal import alpha_scalar
 
 METHOD_NAMES = ["dopri5", "dop853"]
 
@@ -296,6 +297,35 @@ def test_work_counters(meth):
 def test_explicit_signature_rhs_uses_generic_driver():
     sol = solve(explicit_signature, np.array([1.0, 2.0]), [0.0, 1.0], 2.0, rtol=1e-10)
     np.testing.assert_allclose(sol.y[-1], np.array([1.0, 2.0]) * math.exp(-2.0), rtol=1e-8)
+
+
+H_DIAG = np.array([2.0, 0.02])
+
+
+@numba.njit
+def pf_quadratic(theta, h):
+    """Principal flow θ̇ = Σ α(hλ_i)(gᵀu_i)u_i of E = θ₁² + 0.01θ₂² (H = diag(2, 0.02), u_i = e_i)."""
+    out = np.empty(theta.shape[0], dtype=np.complex128)
+    for i in range(theta.shape[0]):
+        out[i] = alpha_scalar(h * H_DIAG[i]) * H_DIAG[i] * theta[i]
+    return out
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+@pytest.mark.parametrize("h,steps,expected", [(1.05, 5, (0.5636785, -0.17986367)), (0.9, 200, (-1.45e-20, -5.28844e-3))])
+def test_principal_flow_reproduces_gd_on_quadratic(method, h, steps, expected):
+    """design.md §3 (Remark 3.1 of seed 002): PF sampled at t = kh equals GD on a quadratic."""
+    theta0 = np.array([-0.35, -0.2])
+    t_eval = h * np.arange(steps + 1)
+    sol = solve(pf_quadratic, theta0, t_eval, h, method=method, rtol=1e-12, atol=1e-14)
+    assert sol.y.dtype == np.complex128
+    gd = [theta0]
+    for _ in range(steps):
+        gd.append(gd[-1] - h * H_DIAG * gd[-1])
+    gd = np.array(gd)
+    np.testing.assert_allclose(sol.y.real, gd, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sol.y.imag, 0.0, atol=1e-9)
+    np.testing.assert_allclose(sol.y[-1].real, expected, rtol=1e-6, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- failures
