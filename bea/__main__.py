@@ -1,0 +1,5 @@
+import sys
+
+from bea.cli import main
+
+sys.exit(main())
