@@ -1,0 +1,45 @@
+"""Validation of numerical inputs shared by flows, certification and optimisers."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from bea.errors import InvalidInputError
+
+__all__ = ["check_theta0", "check_step", "check_steps"]
+
+
+def check_theta0(theta0, n: int, name: str = "theta0") -> np.ndarray:
+    """A finite float64 vector of length n (a copy)."""
+    try:
+        arr = np.array(theta0, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a vector of {n} real numbers, got {theta0!r}") from None
+    if arr.ndim == 0 and n == 1:
+        arr = arr.reshape(1)
+    if arr.shape != (n,):
+        raise InvalidInputError(f"{name} must have shape ({n},) (one value per parameter), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"{name} must be finite, got {arr}")
+    return arr
+
+
+def check_step(h, name: str = "h") -> float:
+    """A finite step size > 0."""
+    if isinstance(h, bool) or not isinstance(h, numbers.Real):
+        raise InvalidInputError(f"the step size {name} must be a real number, got {h!r}")
+    h = float(h)
+    if not np.isfinite(h) or h <= 0:
+        raise InvalidInputError(f"the step size {name} must be finite and > 0, got {h}")
+    return h
+
+
+def check_steps(steps, name: str = "steps") -> int:
+    """A non-negative integer number of steps."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+        raise InvalidInputError(f"{name} must be a non-negative integer, got {steps!r}")
+    if steps < 0:
+        raise InvalidInputError(f"{name} must be >= 0, got {steps}")
+    return int(steps)
