@@ -4,9 +4,11 @@ Design: *generate once, cache by content, never regenerate in a loop.*
 
 1. :func:`compile_exprs` turns a list (or Matrix) of sympy expressions into Python source text:
    common subexpressions are pulled out with :func:`sympy.cse` and every expression is printed by
-   a :class:`~sympy.printing.numpy.NumPyPrinter` subclass that keeps IEEE float semantics (rationals
-   become correctly rounded float literals, integer powers stay ``x**2`` so numba unrolls them,
-   elementary functions go through ``numpy`` so the same source runs on float64 and complex128).
+   a :class:`~sympy.printing.numpy.NumPyPrinter` subclass that keeps IEEE float semantics: rationals
+   become correctly rounded float literals (never integer division), integer powers stay integer
+   (``x**2``; higher ones as squarings and products, ``x**5 -> ((x**2)**2*x)``, because numba
+   sends complex ``x**5`` through the slow, inexact cpow), and elementary functions go through
+   ``numpy`` so the same source runs on float64 and complex128.
 2. The cache key is the sha256 of that source, the numba version and :data:`CODEGEN_VERSION`. The
    source is written (atomically, never overwriting) as ``<cache_dir()>/<name>_<key>.py`` and
    imported under a unique module name. Its functions are ``numba.njit(cache=True)``, so numba
@@ -42,6 +44,7 @@ from numba.extending import overload
 from sympy.core.function import AppliedUndef
 from sympy.printing.codeprinter import CodePrinter
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import precedence
 from sympy.printing.pycode import AbstractPythonCodePrinter, PythonCodePrinter
 
 from bea.errors import InvalidInputError, InvalidLossError, InvalidParamsError
@@ -49,7 +52,7 @@ from bea.errors import InvalidInputError, InvalidLossError, InvalidParamsError
 __all__ = ["compile_exprs", "kernel_source", "cache_dir", "clear_memory_cache", "CODEGEN_VERSION"]
 
 #: Bump whenever the generated source or the helpers it imports change meaning (part of the key).
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "2"
 
 _MODULE_PREFIX = "_bea_kernel_"
 _MEMORY: dict = {}  # (exprs, shape, params, scalars, cse, name) -> kern, and cache key -> kern
@@ -96,7 +99,18 @@ class _KernelPrinter(NumPyPrinter):
         return str(expr.p) if abs(expr.p) < 2**53 else repr(float(expr.p))
 
     def _print_Pow(self, expr, rational=False):
-        # NumPyPrinter turns x**-2 into x**(-2.0), a call to pow(); keep integer exponents
+        # Integer exponents become squarings and products: numba unrolls float x**k itself, but
+        # complex x**k (k != 2) goes through cpow = exp(k log x), ~30x slower and less accurate.
+        # (NumPyPrinter would even print x**-2 as the float power x**(-2.0).) The base is repeated,
+        # so only short bases (cse temporaries, symbols) are expanded.
+        k = expr.exp
+        base = self.parenthesize(expr.base, precedence(expr), strict=False)
+        if k.is_Integer and (2 < abs(k) <= 64 or k == -2) and len(base) <= 40:
+            out = base
+            for bit in bin(abs(int(k)))[3:]:  # binary powering, most significant bit first
+                out = f"{out}**2" if out is base else f"({out})**2"
+                out = f"{out}*{base}" if bit == "1" else out
+            return f"({out})" if k > 0 else f"(1/({out}))"
         return self._hprint_Pow(expr, rational=rational, sqrt="numpy.sqrt")
 
     def _print_Max(self, expr):
@@ -212,8 +226,11 @@ def _check(flat, params, scalars):
         raise InvalidParamsError(f"duplicate symbols in params/scalars: {dups}")
     free = set().union(*(e.free_symbols for e in flat)) - set(allsyms)
     if free:
+        same_name = sorted(str(s) for s in free if s.name in {p.name for p in allsyms})
+        hint = (f"; {same_name} share a name with a param/scalar but differ in assumptions "
+                "(e.g. positive=True)" if same_name else "")
         raise InvalidParamsError(
-            f"expressions contain symbols that are neither params nor scalars: {sorted(map(str, free))}")
+            f"expressions contain symbols that are neither params nor scalars: {sorted(map(str, free))}{hint}")
     return params, scalars
 
 
@@ -376,7 +393,7 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
         be compiled.
     """
     if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
-            and name not in _RESERVED):
+            and name not in _RESERVED and not re.fullmatch(r"_[cps]\d+", name)):
         raise InvalidInputError(f"name must be a Python identifier, got {name!r}")
     flat, shape = _flatten(exprs)
     params, scalars = _symbols(params, "params"), _symbols(scalars, "scalars")
