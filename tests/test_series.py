@@ -156,3 +156,22 @@ def test_tableau_validation():
         RungeKutta([["a"]], [1])
     # short decimals are read as the rationals they denote
     assert RungeKutta([[0.1]], [1]).A[0][0] == Fraction(1, 10)
+
+
+def test_agrees_with_the_bseries_package_substitution_law():
+    """Independent route: the BSeries package solves subs(b, 1/γ) = a by the substitution law."""
+    pytest.importorskip("BSeries")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_series import bseries_coefficients, level_sequence_of
+    from BSeries import trees as btrees
+
+    nodes = 7
+    B = bseries_coefficients(nodes)
+    s = modified_series(order=nodes - 1)
+    for p in range(1, nodes + 1):
+        for t in btrees.all_trees(p):
+            ours = s.weight(level_sequence_of(t))
+            assert Fraction(str(B[t])) == ours, (level_sequence_of(t), B[t], ours)
