@@ -238,3 +238,34 @@ def test_simplify_options_agree():
         assert is_zero(ta - tb)
     with pytest.raises(ValueError):
         modified_field(E, [x, y], 2, simplify="bogus")
+
+
+_KERNEL_LOSSES = [
+    ((1 - x) ** 2 + 100 * (y - x**2) ** 2, [x, y], 4),
+    (sp.exp(x) * sp.sin(y) + x**2 * y / 3, [x, y], 3),
+]
+
+
+@pytest.mark.parametrize("E,params,order", _KERNEL_LOSSES)
+def test_compiled_kernel_equals_the_sympy_field(E, params, order):
+    mf = modified_field(E, params, order=order)
+    kern = mf.compile()
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-1.5, 1.5, size=(20, len(params)))
+    hs = rng.uniform(1e-3, 0.1, size=20)
+    for p, h in zip(pts, hs):
+        exact = np.array(
+            [float(e.evalf(30, subs={**dict(zip(params, map(sp.Float, p))), mf.h: sp.Float(h)})) for e in mf.field]
+        )
+        np.testing.assert_allclose(kern(p, h), exact, rtol=1e-10, atol=1e-10 * np.abs(exact).max())
+    np.testing.assert_allclose(kern.batch(pts, 0.05), np.array([kern(p, 0.05) for p in pts]), rtol=1e-14)
+    assert mf.compile() is kern  # cached by content
+
+
+def test_compiled_kernel_on_complex_points():
+    E = sp.exp(x) * sp.sin(y) + x**2 * y / 3
+    mf = modified_field(E, [x, y], order=2)
+    kern = mf.compile()
+    p = np.array([0.3 + 0.2j, -0.4 - 0.1j])
+    exact = np.array([complex(e.evalf(30, subs={x: p[0], y: p[1], mf.h: 0.05})) for e in mf.field])
+    np.testing.assert_allclose(kern(p, 0.05), exact, rtol=1e-12)
