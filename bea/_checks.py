@@ -8,7 +8,7 @@ import numpy as np
 
 from bea.errors import InvalidInputError
 
-__all__ = ["check_theta0", "check_step", "check_steps"]
+__all__ = ["check_theta0", "check_positive", "check_step", "check_steps"]
 
 
 def check_theta0(theta0, n: int, name: str = "theta0") -> np.ndarray:
@@ -26,14 +26,19 @@ def check_theta0(theta0, n: int, name: str = "theta0") -> np.ndarray:
     return arr
 
 
+def check_positive(value, name: str) -> float:
+    """A finite real number > 0 (tolerances, step sizes, radii)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(f"{name} must be a positive real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise InvalidInputError(f"{name} must be finite and > 0, got {value}")
+    return value
+
+
 def check_step(h, name: str = "h") -> float:
     """A finite step size > 0."""
-    if isinstance(h, bool) or not isinstance(h, numbers.Real):
-        raise InvalidInputError(f"the step size {name} must be a real number, got {h!r}")
-    h = float(h)
-    if not np.isfinite(h) or h <= 0:
-        raise InvalidInputError(f"the step size {name} must be finite and > 0, got {h}")
-    return h
+    return check_positive(h, f"the step size {name}")
 
 
 def check_steps(steps, name: str = "steps") -> int:

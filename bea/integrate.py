@@ -71,6 +71,7 @@ import numba
 import numpy as np
 from numba import types
 
+from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
 
 __all__ = ["solve", "Solution", "ERKMethod", "METHODS", "DOPRI5", "DOP853", "STATUS_MESSAGES"]
@@ -601,16 +602,6 @@ class Solution:
         return f"Solution(status={self.status}, message={self.message!r}, y.shape={self.y.shape}, nfev={self.nfev})"
 
 
-def _check_positive(name, value):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0.0):
-        raise InvalidInputError(f"{name} must be positive and finite, got {value!r}")
-    return v
-
-
 def solve(
     rhs,
     y0,
@@ -683,8 +674,8 @@ def solve(
         raise InvalidInputError(
             f"t_eval must be strictly increasing; t_eval[{i}] = {t_eval_arr[i]!r} >= t_eval[{i + 1}] = {t_eval_arr[i + 1]!r}"
         )
-    rtol = _check_positive("rtol", rtol)
-    atol = _check_positive("atol", atol)
+    rtol = check_positive(rtol, "rtol")
+    atol = check_positive(atol, "atol")
     if isinstance(p, (complex, np.complexfloating)):
         raise InvalidInputError(f"p must be a real number, got {p!r}")
     try:
@@ -695,7 +686,7 @@ def solve(
         raise InvalidInputError(f"p must be finite, got {p!r}")
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise InvalidInputError(f"max_steps must be a positive integer, got {max_steps!r}")
-    h0 = 0.0 if first_step is None else _check_positive("first_step", first_step)
+    h0 = 0.0 if first_step is None else check_positive(first_step, "first_step")
 
     # probe the field once: output dtype and shape (this also compiles rhs for the state dtype)
     dtype = np.result_type(y0.dtype, np.float64)
