@@ -12,9 +12,10 @@ Design: *generate once, cache by content, never regenerate in a loop.*
 2. The cache key is the sha256 of that source, the numba version and :data:`CODEGEN_VERSION`. The
    source is written (atomically, never overwriting) as ``<cache_dir()>/<name>_<key>.py`` and
    imported under a unique module name. Its functions are ``numba.njit(cache=True)``, so numba
-   stores the machine code in ``__pycache__`` next to the file: a new process that compiles the
-   same expressions regenerates the source (cse + printing, milliseconds), finds the file and
-   loads the machine code instead of compiling it.
+   stores the machine code in ``__pycache__`` next to the file. A small index file, named by the
+   sha256 of the pickled inputs, holds the key: a new process that compiles the same expressions
+   finds the module without even running cse and the printer (0.1-0.3 s for big fields) and
+   numba loads the machine code instead of compiling it (a few ms).
 3. Within one process a dict keyed by the expressions returns the very same dispatcher, so calling
    ``compile_exprs`` again costs a dict lookup.
 
@@ -32,6 +33,7 @@ import hashlib
 import importlib.util
 import keyword
 import os
+import pickle
 import re
 import sys
 import tempfile
@@ -320,16 +322,34 @@ def {name}_batch(thetas{sargs}):
 
 
 # --------------------------------------------------------------------------- disk cache
-def _write_once(path: Path, text: str) -> None:
-    """Atomically create ``path``; never replace a file another process may already have compiled
-    (numba's cache index is stamped with the source file's mtime)."""
+def _source_key(source: str) -> str:
+    return hashlib.sha256(f"{source}\0{numba.__version__}\0{CODEGEN_VERSION}".encode()).hexdigest()
+
+
+def _input_key(mem_key) -> str | None:
+    """A content hash of the inputs themselves (pickles of sympy objects are canonical: args are
+    sorted, symbols carry only their given assumptions), so that a new process can find the module
+    without running cse and the printer. None when the inputs do not pickle."""
+    try:
+        data = pickle.dumps(mem_key, protocol=4)
+    except Exception:
+        return None
+    return hashlib.sha256(data + f"\0{sp.__version__}\0{_source_key('')}".encode()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str, *, overwrite: bool) -> None:
+    """Write ``path`` through a temporary file. Without ``overwrite`` an existing file with the same
+    text is left alone: numba's cache index is stamped with the module file's mtime."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
+        if overwrite:
+            os.replace(tmp, path)
+            return
         try:
-            os.link(tmp, path)
+            os.link(tmp, path)  # atomic create-if-absent
         except FileExistsError:
             if path.read_text(encoding="utf-8") != text:  # a damaged file: replace it
                 os.replace(tmp, path)
@@ -340,10 +360,19 @@ def _write_once(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def _load(source: str, key: str, name: str):
+def _find_indexed(folder: Path, ikey: str | None, name: str):
+    """(source, key) that an earlier process generated for the same inputs, or None."""
+    try:
+        key = (folder / f"{ikey[:40]}.key").read_text(encoding="utf-8").strip()
+        source = (folder / f"{name}_{key[:32]}.py").read_text(encoding="utf-8")
+    except (OSError, TypeError):
+        return None
+    return (source, key) if _source_key(source) == key else None
+
+
+def _load(source: str, key: str, name: str, folder: Path):
     """Import the module of ``source`` from the disk cache, writing it first when needed."""
     modname = f"{_MODULE_PREFIX}{key[:32]}"
-    folder = cache_dir()
     path = folder / f"{name}_{key[:32]}.py"
     try:
         hit = path.read_text(encoding="utf-8") == source
@@ -351,7 +380,7 @@ def _load(source: str, key: str, name: str):
         hit = False
     if not hit:
         try:
-            _write_once(path, source)
+            _write_atomic(path, source, overwrite=False)
         except OSError:  # cache not writable after all: compile from a private folder
             path = Path(tempfile.mkdtemp(prefix="bea-kernels-")) / path.name
             path.write_text(source, encoding="utf-8")
@@ -415,12 +444,17 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
         if kern is not None:
             return kern
         params, scalars = _check(flat, params, scalars)
-        source = _generate(flat, shape, params, scalars, cse, name)
-        key = hashlib.sha256(
-            f"{source}\0{numba.__version__}\0{CODEGEN_VERSION}".encode()).hexdigest()
+        folder = cache_dir()
+        ikey = _input_key(mem_key)
+        found = _find_indexed(folder, ikey, name)
+        if found:
+            source, key = found
+        else:
+            source = _generate(flat, shape, params, scalars, cse, name)
+            key = _source_key(source)
         kern = _MEMORY.get(key)
         if kern is None:
-            module, path, hit = _load(source, key, name)
+            module, path, hit = _load(source, key, name, folder)
             kern = getattr(module, name)
             kern.batch = getattr(module, f"{name}_batch")
             kern.into = getattr(module, f"{name}_into")
@@ -428,4 +462,9 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
             kern.params, kern.scalars, kern.out_shape = params, scalars, shape
             _MEMORY[key] = kern
         _MEMORY[mem_key] = kern
+        if ikey and not found:
+            try:
+                _write_atomic(folder / f"{ikey[:40]}.key", key, overwrite=True)
+            except OSError:
+                pass
         return kern

@@ -89,19 +89,21 @@ def child(order: int) -> None:
     from bea.codegen import compile_exprs
 
     theta = np.array([-0.7, 1.3])
-    t = [time.perf_counter()]
+    steps = {
+        "gen": lambda: compile_exprs(field, params, [h]),
+        "call": lambda: compile_exprs(field, params, [h])(theta, 0.01),
+        "complex": lambda: compile_exprs(field, params, [h])(theta.astype(complex), 0.01),
+        "batch": lambda: compile_exprs(field, params, [h]).batch(np.tile(theta, (64, 1)), 0.01),
+    }
+    out = {"init": t_init}
+    for key, step in steps.items():
+        wall, cpu = time.perf_counter(), time.process_time()
+        step()
+        out[key] = time.perf_counter() - wall
+        out[key + "_cpu"] = time.process_time() - cpu
     kern = compile_exprs(field, params, [h])
-    t.append(time.perf_counter())
-    kern(theta, 0.01)
-    t.append(time.perf_counter())
-    kern(theta.astype(complex), 0.01)
-    t.append(time.perf_counter())
-    kern.batch(np.tile(theta, (64, 1)), 0.01)
-    t.append(time.perf_counter())
-    print(json.dumps({
-        "init": t_init, "gen": t[1] - t[0], "call": t[2] - t[1], "complex": t[3] - t[2], "batch": t[4] - t[3],
-        "from_disk": kern.from_disk_cache, "hits": sum(kern.stats.cache_hits.values()),
-    }))
+    out.update(from_disk=kern.from_disk_cache, hits=sum(kern.stats.cache_hits.values()))
+    print(json.dumps(out))
 
 
 def run_child(order: int, cache: str) -> dict:
@@ -134,15 +136,14 @@ def main() -> None:
         return child(args.order)
 
     import numba
-    import symengine as se
+    import symengine as se  # the dev extra of pyproject
 
+    import bea
     from bea.codegen import compile_exprs
 
     field, params, h = stand_in_field(args.order)
     repl, reduced = sp.cse(list(field))
     nops = sum(sp.count_ops(e) for _, e in repl) + sum(sp.count_ops(e) for e in reduced)
-    import bea
-
     source = "bea.modified_field" if hasattr(bea, "modified_field") else "stand-in: design.md formulas"
 
     with tempfile.TemporaryDirectory() as cache:
@@ -172,6 +173,9 @@ def main() -> None:
             "symengine Lambdify llvm, cse=True": lambda: sel(point),
         }
         per_call = {k: best(f, args.repeat) for k, f in calls.items()}
+        ctheta = theta + 0.1j
+        kern(ctheta, hv)
+        per_call_complex = best(lambda: kern(ctheta, hv), args.repeat)
 
         rng = np.random.default_rng(0)
         thetas = rng.uniform([-1.5, -0.5], [1.5, 2.0], size=(args.points, 2))
@@ -195,33 +199,39 @@ def main() -> None:
             "sympy lambdify numpy, vectorised": lambda: lam(thetas[:, 0], thetas[:, 1], hv),
         }
         per_batch = {k: best(f, args.repeat) for k, f in batched.items()}
+        cthetas = thetas + 0.1j
+        kern.batch(cthetas, hv)
+        per_batch_complex = best(lambda: kern.batch(cthetas, hv), args.repeat)
 
     print(f"bea.codegen benchmark: Rosenbrock modified field, order {args.order} (from {source})")
     print(f"  {len(field)} outputs, {sp.count_ops(field)} ops, {nops} ops after cse")
     print(f"  numba {numba.__version__}, threading layer {numba.threading_layer()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} (other processes make parallel timings noisy)\n")
 
-    print("compile, in a new process                      cold (empty cache)   cached (same cache)")
-    rows = [("numba one-time process init (any njit)", "init"), ("compile_exprs (cse, print, write/read file)", "gen"),
-            ("first call, float64 theta", "call"), ("first call, complex128 theta", "complex"),
-            ("first kern.batch call (parallel=True)", "batch")]
+    print("compile, in a new process, wall (cpu)          cold (empty cache)    cached (same cache)")
+    print(f"  {'numba one-time process init (any njit)':44s} {cold['init']:8.3f} s {'':9s} {warm['init']:8.3f} s")
+    rows = [("compile_exprs (cse, print, write/read file)", "gen"), ("first call, float64 theta", "call"),
+            ("first call, complex128 theta", "complex"), ("first kern.batch call (parallel=True)", "batch")]
     for label, key in rows:
-        print(f"  {label:44s} {cold[key]:9.3f} s {warm[key]:19.3f} s")
+        print(f"  {label:44s} {cold[key]:8.3f} s ({cold[key + '_cpu']:5.3f}) "
+              f"{warm[key]:8.3f} s ({warm[key + '_cpu']:5.3f})")
     for label, c in (("compile_exprs + first float64 call", lambda r: r["gen"] + r["call"]),
                      ("... including numba's process init", lambda r: r["init"] + r["gen"] + r["call"])):
-        print(f"  {label:44s} {c(cold):9.3f} s {c(warm):19.3f} s")
-    print(f"  module file reused / numba cache hits          {cold['from_disk']!s:>5} / {cold['hits']}"
-          f"         {warm['from_disk']!s:>5} / {warm['hits']}")
+        print(f"  {label:44s} {c(cold):8.3f} s {'':9s} {c(warm):8.3f} s")
+    print(f"  {'module file reused / numba cache hits':44s} {cold['from_disk']!s:>5} / {cold['hits']}"
+          f"{'':11s} {warm['from_disk']!s:>5} / {warm['hits']}")
     print(f"  for reference: sympy lambdify {t_lam:.3f} s, symengine Lambdify llvm {t_se:.3f} s\n")
 
     ref = per_call["bea kernel kern(theta, h)"]
     print(f"per call, theta float64[2], h float      {'time':>12s}   {'time / bea kernel':>17s}")
     for k, t in per_call.items():
         print(f"  {k:38s} {fmt(t)}   {t / ref:16.1f}x")
+    print(f"  {'bea kernel, complex128 theta':38s} {fmt(per_call_complex)}   {per_call_complex / ref:16.1f}x")
     ref = per_batch["symengine Lambdify llvm, batched"]
     print(f"\nbatched over {args.points:.0e} points              {'time':>12s}   {'time / symengine':>17s}")
     for k, t in per_batch.items():
         print(f"  {k:38s} {fmt(t)}   {t / ref:16.2f}x")
+    print(f"  {'bea kern.batch, complex128 thetas':38s} {fmt(per_batch_complex)}   {per_batch_complex / ref:16.2f}x")
 
 
 if __name__ == "__main__":

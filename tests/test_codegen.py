@@ -283,7 +283,11 @@ def test_disk_cache_in_new_process(kernel_cache):
     files = sorted(p.name for p in Path(kernel_cache, "kernels").rglob("*"))
     script = """
         import numpy as np, sympy as sp
+        import bea.codegen
         from bea.codegen import compile_exprs
+        def no_generation(*args):
+            raise AssertionError("the index should have found the module without cse and printing")
+        bea.codegen._generate = no_generation
         x, y, z, h = sp.symbols("x y z h")
         k = compile_exprs([x**7 - sp.Rational(3, 11)*y*h, sp.exp(-x*y) + z], [x, y, z], [h])
         out = k(np.array([0.3, 0.4, 0.5]), 0.25)
@@ -345,6 +349,16 @@ def test_unwritable_cache_dir_falls_back(monkeypatch, tmp_path):
     assert folder.is_dir() and blocker not in folder.parents
     k = compile_exprs([x + 2 * y], PARAMS)  # compiles although the configured cache is unusable
     assert k(np.array([1.0, 1.0]))[0] == 3.0
+
+
+def test_damaged_index_is_ignored(kernel_cache):
+    exprs = [x**8 + 3 * y]
+    k1 = compile_exprs(exprs, PARAMS)
+    for index in Path(kernel_cache, "kernels").glob("*.key"):
+        index.write_text("0" * 64)
+    clear_memory_cache()
+    k2 = compile_exprs(exprs, PARAMS)
+    assert k2.from_disk_cache and k2.cache_key == k1.cache_key and k2(np.array([1.0, 1.0]))[0] == 4.0
 
 
 def test_damaged_module_file_is_rewritten(kernel_cache):
