@@ -235,11 +235,11 @@ def _check(flat, params, scalars):
         raise InvalidParamsError(f"duplicate symbols in params/scalars: {dups}")
     free = set().union(*(e.free_symbols for e in flat)) - set(allsyms)
     if free:
-        same_name = sorted(str(s) for s in free if s.name in {p.name for p in allsyms})
+        same_name = sorted(str(s) for s in free if getattr(s, "name", None) in {p.name for p in allsyms})
         hint = (f"; {same_name} share a name with a param/scalar but differ in assumptions "
                 "(e.g. positive=True)" if same_name else "")
-        raise InvalidParamsError(
-            f"expressions contain symbols that are neither params nor scalars: {sorted(map(str, free))}{hint}")
+        raise InvalidParamsError("expressions contain symbols that are neither params nor scalars: "
+                                 f"{sorted(map(str, free))}{hint}")
     return params, scalars
 
 

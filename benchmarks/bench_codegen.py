@@ -209,8 +209,9 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f} (other processes make parallel timings noisy)\n")
 
     print("compile, in a new process, wall (cpu)          cold (empty cache)    cached (same cache)")
-    print(f"  {'numba one-time process init (any njit)':44s} {cold['init']:8.3f} s {'':9s} {warm['init']:8.3f} s")
-    rows = [("compile_exprs (cse, print, write/read file)", "gen"), ("first call, float64 theta", "call"),
+    label = "numba one-time process init (any njit)"
+    print(f"  {label:44s} {cold['init']:8.3f} s {'':9s} {warm['init']:8.3f} s")
+    rows = [("compile_exprs (cse+print, or index lookup)", "gen"), ("first call, float64 theta", "call"),
             ("first call, complex128 theta", "complex"), ("first kern.batch call (parallel=True)", "batch")]
     for label, key in rows:
         print(f"  {label:44s} {cold[key]:8.3f} s ({cold[key + '_cpu']:5.3f}) "
@@ -231,7 +232,8 @@ def main() -> None:
     print(f"\nbatched over {args.points:.0e} points              {'time':>12s}   {'time / symengine':>17s}")
     for k, t in per_batch.items():
         print(f"  {k:38s} {fmt(t)}   {t / ref:16.2f}x")
-    print(f"  {'bea kern.batch, complex128 thetas':38s} {fmt(per_batch_complex)}   {per_batch_complex / ref:16.2f}x")
+    label, t = "bea kern.batch, complex128 thetas", per_batch_complex
+    print(f"  {label:38s} {fmt(t)}   {t / ref:16.2f}x")
 
 
 if __name__ == "__main__":
