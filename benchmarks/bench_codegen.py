@@ -190,7 +190,8 @@ def main() -> None:
             return out
 
         batch_ref = kern.batch(thetas, hv)
-        np.testing.assert_allclose(sel(with_h), batch_ref, rtol=1e-8)  # cancellation: cse order differs
+        # a guard against garbage only: near the zeros of the field both lose digits to cancellation
+        np.testing.assert_allclose(sel(with_h), batch_ref, rtol=1e-8, atol=1e-12 * np.abs(batch_ref).max())
         np.testing.assert_array_equal(serial(thetas, hv), batch_ref)
         batched = {
             f"bea kern.batch (prange, {numba.get_num_threads()} threads)": lambda: kern.batch(thetas, hv),
