@@ -328,7 +328,7 @@ class LocalOrder:
 
 def _default_hs(E, params, theta0, method) -> list[float]:
     """Steps small enough that the series is in its asymptotic regime: h·max(1, ‖H‖, ‖g‖)/|c(•)| ≤ 2^-5."""
-    from bea.methods import LinearMultistep, get_method
+    from bea.methods import LinearMultistep, Momentum, get_method
 
     grad = [sp.diff(E, p) for p in params]
     subs = dict(zip(params, [sp.Float(v, 30) for v in theta0]))
@@ -336,7 +336,10 @@ def _default_hs(E, params, theta0, method) -> list[float]:
     H = np.array([[float(sp.diff(e, p).subs(subs)) for p in params] for e in grad])
     scale = max(1.0, float(np.max(np.abs(np.linalg.eigvalsh(H)))), float(np.linalg.norm(g)))
     tab = get_method(method)
-    if isinstance(tab, LinearMultistep):
+    if isinstance(tab, Momentum):
+        # the series of momentum is one in h/(1−m)²: f_k/f_0 ~ (h λ/(1−m)²)^k
+        scale /= float(1 - tab.m) ** 2
+    elif isinstance(tab, LinearMultistep):
         lead = sum(tab.beta, Fraction(0)) / sum((j * a for j, a in zip(tab.offsets, tab.alpha)), Fraction(0))
         scale *= max(1.0, abs(float(lead)))
     return [2.0**-k / scale for k in range(5, 9)]
