@@ -4,9 +4,13 @@ derive (:mod:`bea.trees`, :mod:`bea.methods`, :mod:`bea.series`, :mod:`bea.symbo
 compile (:mod:`bea.codegen`) → integrate → certify.
 """
 
+from bea.codegen import cache_dir, clear_memory_cache, compile_exprs, kernel_source
 from bea.errors import *  # noqa: F401,F403
 from bea.errors import __all__ as _errors_all
+from bea.integrate import Solution
+from bea.integrate import solve as solve_ode
 from bea.methods import ButcherTableau, RungeKutta, get_method
+from bea.principal import alpha, classify, pf_rates
 from bea.series import ModifiedSeries, modified_series
 from bea.symbolic import ModifiedField, modified_field
 from bea.trees import RootedTree, count_trees, rooted_trees
@@ -25,4 +29,13 @@ __all__ = [
     "RootedTree",
     "rooted_trees",
     "count_trees",
+    "compile_exprs",
+    "kernel_source",
+    "cache_dir",
+    "clear_memory_cache",
+    "solve_ode",
+    "Solution",
+    "alpha",
+    "pf_rates",
+    "classify",
 ]
