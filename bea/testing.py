@@ -279,6 +279,8 @@ def local_errors(mf, theta0: Sequence[float], hs: Sequence, *, dps: int = 40, me
     descent for ``bea.modified_field(E, params, n)``); Φ_h is that method applied to θ' = −∇E,
     computed in mpmath from its definition. For a multistep method (momentum) the earlier points
     are placed on the field's flow, θ_{−j} = φ_{−jh}(θ0): the error is that of the slow manifold.
+    For a modifying integrator (``bea.series.modifying_integrator(n, method).evaluate(E, params)``)
+    the roles swap: the method's step on the field against the exact gradient flow of E.
     """
     fn, fparams, loss, fmethod = _field_callable(mf, params)
     E = loss if E is None else E
@@ -286,6 +288,8 @@ def local_errors(mf, theta0: Sequence[float], hs: Sequence, *, dps: int = 40, me
         raise ValueError("local_errors needs the loss E and params for a field that is not a ModifiedField")
     method = method if method is not None else (fmethod if fmethod is not None else "gd")
     grad, _, _ = _grad_callable(E, fparams)
+    if getattr(getattr(mf, "series", None), "kind", "modified") == "modifying":
+        return _modifying_errors(fn, grad, method, theta0, hs, dps)
     out = []
     with mp.workdps(dps):
         th = [_mpf(v) for v in theta0]
@@ -299,6 +303,25 @@ def local_errors(mf, theta0: Sequence[float], hs: Sequence, *, dps: int = 40, me
             y = flow(th, h)
             ref = step(th, h)
             out.append(_norm([a - c for a, c in zip(y, ref)]))
+    return np.array(out)
+
+
+def _modifying_errors(fn, grad, method, theta0, hs, dps) -> np.ndarray:
+    """A modifying integrator f̂: ‖Φ_h^{method}[f̂](θ0) − φ_h^{−∇E}(θ0)‖ (the method on f̂ against
+    the exact gradient flow)."""
+    from bea.methods import ButcherTableau, get_method
+
+    tab = get_method(method)
+    if not isinstance(tab, ButcherTableau):
+        raise ValueError(f"modifying integrators are one-step (Runge–Kutta) methods, got {tab!r}")
+    out = []
+    with mp.workdps(dps):
+        th = [_mpf(v) for v in theta0]
+        for h in hs:
+            h = _mpf(h)
+            exact = integrate_mp(lambda u: [-g for g in grad(u)], th, h, dps=dps)
+            step = rk_step_mp(tab, lambda u, h=h: fn(u, h), th, h)
+            out.append(_norm([a - c for a, c in zip(exact, step)]))
     return np.array(out)
 
 
@@ -620,11 +643,14 @@ REGIMES = {
 
 
 def _rational(x, what) -> Fraction:
+    """Exact value; a float is read as the short decimal it prints as (0.1 -> 1/10)."""
     if isinstance(x, sp.Rational):
         return Fraction(int(x.p), int(x.q))
     try:
+        if isinstance(x, float):
+            return Fraction(repr(x))
         return Fraction(x)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{what} must be a rational number, got {x!r}") from None
 
 

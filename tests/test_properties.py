@@ -106,7 +106,7 @@ def test_alpha_function_expands_into_the_principal_series():
         assert abs(c[0] - float(alpha_coefficients(ORDER)[p])) < 1e-12
 
 
-@settings(max_examples=10)
+@settings(max_examples=6)
 @given(polynomial_losses(n_params=2, max_degree=4, min_degree=3))
 def test_principal_part_of_concrete_fields(case):
     E, params = case
