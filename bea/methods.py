@@ -279,7 +279,11 @@ class LinearMultistep:
         offsets = list(range(len(alpha))) if offsets is None else list(offsets)
         if len(offsets) != len(alpha):
             raise InvalidMethodError(f"offsets must have one entry per coefficient ({len(alpha)}), got {offsets!r}")
-        if any(isinstance(j, bool) or int(j) != j for j in offsets) or len(set(offsets)) != len(offsets):
+        try:
+            ok = not any(isinstance(j, bool) or int(j) != j for j in offsets) and len(set(offsets)) == len(offsets)
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
             raise InvalidMethodError(f"offsets must be distinct integers, got {offsets!r}")
         self.alpha = tuple(_coefficient(a, "an entry of alpha") for a in alpha)
         self.beta = tuple(_coefficient(b, "an entry of beta") for b in beta)

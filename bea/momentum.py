@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
-from bea.errors import InvalidInputError
+from bea._checks import check_step, check_steps, check_theta0
 from bea.methods import InvalidMomentumError, Momentum
 from bea.series import ModifiedSeries, _check_order, _state_for, modified_series
 from bea.trees import LevelSequence, RootedTree
@@ -87,27 +87,6 @@ def _check_numeric_m(m) -> Momentum:
     return mom
 
 
-def _check_h_steps(h, steps=None):
-    try:
-        hf = float(h)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"the step size h must be a positive number, got {h!r}") from None
-    if not (np.isfinite(hf) and hf > 0):
-        raise InvalidInputError(f"the step size h must be positive and finite, got {h!r}")
-    if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 0):
-        raise InvalidInputError(f"steps must be a non-negative integer, got {steps!r}")
-    return hf
-
-
-def _theta0(theta0, n):
-    th = np.asarray(theta0, dtype=np.float64)
-    if th.shape != (n,):
-        raise InvalidInputError(f"theta0 must have shape ({n},), one entry per parameter; got {th.shape}")
-    if not np.all(np.isfinite(th)):
-        raise InvalidInputError(f"theta0 must be finite, got {theta0!r}")
-    return th
-
-
 def slow_manifold_velocity(E, params: Sequence, theta0, h, m, order: int = 3) -> np.ndarray:
     r"""The velocity v_0 = θ_0 − θ_{−1} that puts the momentum iteration on its slow manifold.
 
@@ -116,13 +95,13 @@ def slow_manifold_velocity(E, params: Sequence, theta0, h, m, order: int = 3) ->
     O(h^{order+2})). To leading order v_0 = −h∇E/(1−m).
     """
     mom = _check_numeric_m(m)
-    hf = _check_h_steps(h)
+    hf = check_step(h)
     order = _check_order(order, minimum=0)
     modified_series(order, mom)  # extends the state to trees with order+1 nodes
     state = _state_for(mom)
     prev = ModifiedSeries(order, mom, _PreviousPointState(state), kind="previous point on the slow manifold")
     pf = prev.evaluate(E, params)
-    th = _theta0(theta0, len(pf.params))
+    th = check_theta0(theta0, len(pf.params))
     fn = sp.lambdify((pf.params, pf.h), list(pf.field), "numpy")
     return -hf * np.asarray(fn(list(th), hf), dtype=np.float64)
 
@@ -136,11 +115,12 @@ def iterate(E, params: Sequence, theta0, h, m, steps: int, *, v0=None) -> np.nda
     from bea.symbolic import validate_loss
 
     mom = _check_numeric_m(m)
-    hf = _check_h_steps(h, steps)
+    hf = check_step(h)
+    steps = check_steps(steps)
     E, params = validate_loss(E, params)
     grad = sp.lambdify((params,), [sp.diff(E, p) for p in params], "numpy")
-    th = _theta0(theta0, len(params))
-    v = np.zeros_like(th) if v0 is None else _theta0(v0, len(params))
+    th = check_theta0(theta0, len(params))
+    v = np.zeros_like(th) if v0 is None else check_theta0(v0, len(params), name="v0")
     mf = float(mom.m)
     out = np.empty((int(steps) + 1, len(params)))
     out[0] = th

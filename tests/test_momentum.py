@@ -14,7 +14,7 @@ import sympy as sp
 
 import bea
 from bea import BEAError, modified_series, rooted_trees
-from bea.methods import InvalidMomentumError, Momentum
+from bea.methods import InvalidMethodError, InvalidMomentumError, LinearMultistep, Momentum
 from bea.momentum import coefficients, iterate, modified_field, slow_manifold_velocity
 from bea.testing import assert_local_order, fit_order, integrate_mp, local_errors
 
@@ -174,3 +174,39 @@ def test_iterate_is_eq_20():
         v = 0.9 * v - 0.1 * np.array(grad(th))
         th = th + v
         assert np.allclose(out[k + 1], th, rtol=1e-15, atol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------------
+# the same machinery for other linear multistep methods
+# ------------------------------------------------------------------------------------------------
+
+AB2 = LinearMultistep([0, -1, 1], [Fraction(-1, 2), Fraction(3, 2), 0], name="ab2")  # explicit
+BDF2 = LinearMultistep([Fraction(1, 2), -2, Fraction(3, 2)], [0, 0, 1], name="bdf2")  # implicit
+
+
+@pytest.mark.parametrize("lmm", [AB2, BDF2], ids=["ab2", "bdf2"])
+def test_second_order_multistep_methods(lmm):
+    """f_1 = 0 and f_2 = −C_3/ρ'(1) y''' (y''' = f'f'f + f''(f,f)), C_3 the classical error constant
+    Σ j³α_j/6 − Σ j²β_j/2; the flow matches the actual multistep step to O(h^{n+2})."""
+    C3 = sum(Fraction(j**3) * a for j, a in zip(lmm.offsets, lmm.alpha)) / 6 - sum(
+        Fraction(j**2) * b for j, b in zip(lmm.offsets, lmm.beta)
+    ) / 2
+    drho = sum(j * a for j, a in zip(lmm.offsets, lmm.alpha))
+    s = modified_series(2, lmm)
+    assert s.coefficient((1,)) == 1 and s.coefficient((1, 2)) == 0
+    assert s.coefficient((1, 2, 3)) == -C3 / drho
+    assert s.coefficient((1, 2, 2)) == -C3 / drho  # c(t) multiplies F(t); y''' has f''(f,f) once
+    for n in (1, 2):
+        r = assert_local_order(bea.modified_field(LOSS, [x, y], n, method=lmm), theta0=THETA0, sharp=True)
+        assert abs(r.slope - (n + 2)) < 0.25
+
+
+def test_bad_multistep_methods():
+    with pytest.raises(InvalidMethodError, match="alpha"):
+        LinearMultistep([1, 1], [1, 0])  # Σ α ≠ 0
+    with pytest.raises(InvalidMethodError, match="nonzero"):
+        LinearMultistep([1, -2, 1], [0, 1, 0])  # ρ'(1) = 0
+    with pytest.raises(InvalidMethodError, match="equal length"):
+        LinearMultistep([1, -1], [1])
+    with pytest.raises(InvalidMethodError, match="distinct"):
+        LinearMultistep([1, -1], [1, 0], offsets=[0, 0])
