@@ -499,17 +499,19 @@ class ModifiedSeries:
         def _keep(seq, prev=prev):
             return (prev is None or prev(seq)) and bool(keep(RootedTree._from_canonical(seq)))
 
-        return ModifiedSeries(self.order, self.method, self._state, kind=kind or f"restricted {self.kind}", keep=_keep)
+        return ModifiedSeries(
+            self.order, self.method, self._state, kind=kind or f"restriction of the {_describe(self.kind)}", keep=_keep
+        )
 
     def principal_part(self) -> "ModifiedSeries":
         """Only the ladder trees (1, 2, ..., n): for f = −∇E their F(t) = −H^{n−1}g, the *principal
         terms* (seed 002, Def. 3.1). For GD c(ladder_{p+1}) F = −1/(p+1) H^p g, the Taylor
         coefficients of α(hH)g, α(z) = log(1−z)/z: the principal flow."""
-        return self.restricted(lambda t: t.is_ladder(), kind=f"principal part of the {self.kind}")
+        return self.restricted(lambda t: t.is_ladder(), kind=f"principal part of the {_describe(self.kind)}")
 
     def non_principal_part(self) -> "ModifiedSeries":
         """Every tree but the ladders: the terms that contain ∇³E or higher (seed 002, Def. 3.2)."""
-        return self.restricted(lambda t: not t.is_ladder(), kind=f"non-principal part of the {self.kind}")
+        return self.restricted(lambda t: not t.is_ladder(), kind=f"non-principal part of the {_describe(self.kind)}")
 
     # -- notation ---------------------------------------------------------------------------------
     def gradient_notation(self, k: int, style: str = "ascii") -> str:
@@ -583,11 +585,14 @@ class ModifiedSeries:
         return f"ModifiedSeries(order={self.order}, method={self.method.name!r}{kind})"
 
     def __str__(self) -> str:
-        what = {"modified": "modified field", "modifying": "modifying integrator"}.get(self.kind, self.kind)
-        lines = [f"{what} of {self.method.name}, f = -grad E:"]
+        lines = [f"{_describe(self.kind)} of {self.method.name}, f = -grad E:"]
         for k in range(self.order + 1):
             lines.append(f"  f_{k} = {self.gradient_notation(k)}")
         return "\n".join(lines)
+
+
+def _describe(kind: str) -> str:
+    return {"modified": "modified field", "modifying": "modifying integrator"}.get(kind, kind)
 
 
 class _OneTree:
@@ -734,8 +739,10 @@ def _format_symbolic(pairs, style: str) -> str:
     out = []
     for c, s in pairs:
         c = sp.factor(c)
-        txt = sp.latex(c) if style == "latex" else sp.sstr(c)
-        out.append(s if c == 1 else f"({txt}) {s}")
+        if style == "latex":
+            out.append(s if c == 1 else rf"\left({sp.latex(c)}\right) {s}")
+        else:
+            out.append(s if c == 1 else f"({sp.sstr(c)}) {s}")
     return " + ".join(out)
 
 
