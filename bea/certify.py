@@ -624,7 +624,7 @@ def certify(
                 d = norm_upper([arb(float(p)) - arb(float(q)) for p, q in zip(gd_c[k], traj.centers[k])])
                 lo_d = math.sqrt(float(np.sum((gd_c[k] - traj.centers[k]) ** 2)))
                 distance[k] = lo_d
-                derr[k] = (d - lo_d) + gd_r[k] + traj.radii[k]
+                derr[k] = float(_up((d - lo_d) + 2 * _U * lo_d + gd_r[k] + traj.radii[k], 3))
         info["time_gd_enclosure"] = time.perf_counter() - t0
     else:
         m = min(n_gd, n_ok)
@@ -632,6 +632,10 @@ def certify(
         derr[:m] = traj.radii[:m]
     if n_gd < steps + 1:
         distance[n_gd:] = math.inf
+    # the bound also covers the reported distance: add the uncertainty of the reference flow
+    # (proven radii in rigorous mode, the integrator's error estimate otherwise)
+    pad = np.where(np.isfinite(derr[:valid]), derr[:valid], 0.0)
+    bound[:valid] = _up(bound[:valid] + pad, 1)
 
     # --- verdict
     reasons = []

@@ -524,17 +524,24 @@ class IntervalLoss:
         n = self.n
         coeffs = [[y] for y in Y]
         kern = self._kernel("grad")
-        for j in range(order):
-            ys = [arb_series(coeffs[i], prec=j + 1) for i in range(n)]
-            fs = kern(*ys)
-            for i in range(n):
-                fi = fs[i]
-                if isinstance(fi, arb_series):
-                    cs = fi.coeffs()
-                    cj = cs[j] if j < len(cs) else arb(0)
-                else:
-                    cj = fi if j == 0 else arb(0)
-                coeffs[i].append(-cj / (j + 1))
+        cap = ctx.cap
+        ctx.cap = max(cap, order + 2)  # arb_series silently truncates at ctx.cap terms
+        try:
+            for j in range(order):
+                ys = [arb_series(coeffs[i], prec=j + 1) for i in range(n)]
+                fs = kern(*ys)
+                for i in range(n):
+                    fi = fs[i]
+                    if isinstance(fi, arb_series):
+                        if fi.prec < j + 1:  # pragma: no cover - a truncated series would be unsound
+                            raise RuntimeError("arb_series truncated below the requested order")
+                        cs = fi.coeffs()
+                        cj = cs[j] if j < len(cs) else arb(0)
+                    else:
+                        cj = fi if j == 0 else arb(0)
+                    coeffs[i].append(-cj / (j + 1))
+        finally:
+            ctx.cap = cap
         return [[coeffs[i][j] for i in range(n)] for j in range(order + 1)]
 
 
