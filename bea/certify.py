@@ -634,8 +634,9 @@ def certify(
         distance[n_gd:] = math.inf
     # the bound also covers the reported distance: add the uncertainty of the reference flow
     # (proven radii in rigorous mode, the integrator's error estimate otherwise)
+    derr[0] = 0.0  # both start at theta0 exactly
     pad = np.where(np.isfinite(derr[:valid]), derr[:valid], 0.0)
-    bound[:valid] = _up(bound[:valid] + pad, 1)
+    bound[1:valid] = _up(bound[1:valid] + pad[1:], 1)
 
     # --- verdict
     reasons = []
