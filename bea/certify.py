@@ -386,7 +386,7 @@ def _recursion_loop(mode, K, ha, h2, data, M, lamneg, Lhg, r, comp, e, first, ek
             rho = max(upper(abs(1 - ha * (arb(data.lam_lo[k]) - Me2))), upper(abs(1 - ha * (arb(data.lam_hi[k]) + Me2))))
             enext = upper(arb(rho) * arb(ek) + arb(data.ell[k]) + arb(data.eps[k]))
             if comp:
-                zn = float(np.sqrt(np.sum(Z * Z)))
+                zn = float(_up(np.sqrt(float(_up(np.sum(Z * Z), n))), n))
                 coupling = upper(ha * arb(data.nQinv[k + 1]) * arb(data.nQ[k]) * arb(M[k]) * arb(ek) / 2 * arb(zn))
                 Zn = _up(data.absP[k] @ Z + coupling + data.L[k] + data.rows[k + 1] * data.eps[k], n)
                 ec = float(_up(data.nQ[k + 1] * float(_up(np.sqrt(float(_up(np.sum(Zn * Zn), n))), n)), n))
@@ -473,7 +473,7 @@ def certify(
     rtol: float = 1e-12,
     atol: float = 1e-14,
     componentwise: bool = True,
-    taylor_order: int = 12,
+    taylor_order: int = 10,
     prec: int = 64,
 ) -> Certificate:
     """Certify ‖θ_k − θ(kh)‖ ≤ bound[k] for gradient descent with step h against gradient flow.
@@ -601,6 +601,7 @@ def certify(
             result = proven or last or run(floor)
         r, e, first, M = result
         info["passes"] = passes
+        info["local_term"] = data.ell.copy()
         info["time_recursion"] = time.perf_counter() - t0
 
     # --- assemble
