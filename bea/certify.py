@@ -16,8 +16,12 @@ Split one step of the error into the GD map's propagation and the local error of
 
     ‖Φ(y_k) − φ_h(y_k)‖ ≤ (h²/2)·a_k,   a_k ≥ sup_{s∈[0,h]} ‖(Hg)(θ(kh + s))‖.
 
-a_k is bounded over a box that provably contains the flow during the step (an a-priori Picard
-enclosure, :meth:`bea.rigorous.IntervalLoss.picard`), by interval evaluation of the sympy Hg.
+a_k (``Certificate.local_error``) is bounded over boxes that provably contain the flow during the
+step (a-priori Picard enclosures, :meth:`bea.rigorous.IntervalLoss.picard`) by interval evaluation of
+the sympy Hg. The recursion uses ℓ_k = min((h²/2)a_k, ‖Φ(Y_k) − Y_{k+1}‖) where Y_k ∋ y_k are the
+(tiny) boxes of the flow at the grid points: the local error itself, enclosed — both are bounds of
+‖Φ(y_k) − φ_h(y_k)‖, the second does not suffer from the overestimation of ‖Hg‖ over a box when the
+flow is stiff (``info["local_term"]`` holds ℓ_k).
 
 *Propagation.* Mean-value form of the GD map: Φ(θ_k) − Φ(y_k) = (I − hA_k)(θ_k − y_k) with
 A_k = ∫₀¹ H(y_k + τ(θ_k − y_k)) dτ, symmetric. Its eigenvalues lie in [min λ_min, max λ_max] of H
@@ -25,45 +29,65 @@ over the segment, and |1 − hμ| is convex in μ, so ‖I − hA_k‖ ≤ max(|
 M-Lipschitz (‖H(u) − H(v)‖₂ ≤ M‖u − v‖) on the segment, ‖A_k − H(y_k)‖ ≤ ∫₀¹ Mτ e dτ = Me/2 with
 e = ‖θ_k − y_k‖, which gives the recursion of the design notes::
 
-    e_0 = 0,   e_{k+1} = ρ_k(e_k)·e_k + (h²/2)·a_k + ε_k,
+    e_0 = 0,   e_{k+1} = ρ_k(e_k)·e_k + ℓ_k + ε_k,      ℓ_k ≤ (h²/2)·a_k,
     ρ_k(e) = max(|1 − h(λ_min,k − M_k e/2)|, |1 − h(λ_max,k + M_k e/2)|),
 
 with λ_min,k ≤ λ_min(H(y_k)) and λ_max,k ≥ λ_max(H(y_k)) (rigorous eigenvalue bounds of the interval
-Hessian over a box containing y_k) and M_k ≥ sup‖T‖_F over that box grown by the tube radius r
-(‖T‖_F bounds the Lipschitz constant of H). ρ is increasing in e, so an upper bound e_k of the
-distance may be used in it. The segment [y_k, θ_k] lies in the tube as long as e_k ≤ r: the bound is
-valid while max_k e_k ≤ r, and otherwise the certificate says so (``certified=False``). With
-``tube_radius=None`` the radius is chosen automatically (a first pass with M = 0, then r = 2·max e,
-re-checked, enlarged or shrunk in a few passes).
+Hessian over Y_k: Gershgorin after a similarity to the float eigenbasis) and M_k ≥ sup‖T‖_F over Y_k
+grown by the tube radius r (‖T‖_F bounds the Lipschitz constant of H). ρ is increasing in e, so an
+upper bound e_k of the distance may be used in it. The segment [y_k, θ_k] lies in the tube as long as
+e_k ≤ r: the bound is valid while max_k e_k ≤ r, and otherwise the certificate says so
+(``certified=False``, the unproven entries are ``inf``). With ``tube_radius=None`` the radius is
+chosen automatically: a pass with r = 0 sizes the tube, then r = f·max e for a few factors f until
+max e ≤ r holds, and one shrinking pass (smaller M, tighter bound).
+
+*Componentwise refinement* (``componentwise=True``, the default). A single norm loses when H is
+anisotropic: the error along a stiff direction contracts like |1 − hλ_max|ᵏ, but ρ_k only knows the
+slowest rate, so on θ1² + 0.01θ2² the scalar bound can be 1000× the distance. The same one-step
+identity is therefore also run in the float eigenbasis Q_k of H(Y_k), z_k = Q_k⁻¹(θ_k − y_k)::
+
+    |z_{k+1}| ≤ |Q_{k+1}⁻¹(I − hH(Y_k))Q_k|·|z_k| + h‖Q_{k+1}⁻¹‖‖Q_k‖(M_k e_k/2)‖z_k‖·1
+                + |Q_{k+1}⁻¹·ℓ_k| + ε_k·(row norms of Q_{k+1}⁻¹)
+
+(entrywise; Q⁻¹ enclosed in ball arithmetic, the matrix of A_k − H(y_k) bounded entrywise by its
+2-norm), and e_{k+1} = min(scalar recursion, ‖Q_{k+1}‖·‖z_{k+1}‖). Both are bounds of the same
+distance, so their minimum is one; on a quadratic the eigenbasis is constant and the componentwise
+bound is exact up to the enclosure widths.
 
 ε_k ≥ ‖θ̂_{k+1} − Φ(θ̂_k)‖ is the rounding of the floating-point GD step that produced the reported
 iterates θ̂ (computed in ball arithmetic: the exact g(θ̂_k) is enclosed); the recursion then bounds the
 distance of both the float iterates and exact-arithmetic GD (ε = 0 for the latter).
 
+The reported ``bound`` is e_k + ``distance_error[k]`` (the uncertainty of the reference flow), so that
+it bounds the reported ``distance`` as well as the exact one.
+
 Derivation of ``mode="theorem1"``
 ---------------------------------
 Theorem 1 of seed 000 through Lady Windermere's fan (Hairer–Nørsett–Wanner I, Thm II.3.4): let u_j be
 the flow started at the GD iterate θ_j at time jh. Then θ_k − y_k = Σ_{j<k} [u_{j+1}(kh) − u_j(kh)];
-two flow lines separate at most like exp(−∫λ_min) ≤ exp(−∫λ₋) (λ₋ = min(λ_min, 0), the logarithmic
-norm of −H), and u_{j+1}, u_j differ at (j+1)h by the local error ℓ_j ≤ (h²/2)·sup‖Hg‖. Hence::
+two flow lines separate at most like exp(−∫λ_min) ≤ exp(−∫λ₋) (λ₋ = min(λ_min, 0); −λ_min is the
+logarithmic norm of −H), and u_{j+1}, u_j differ at (j+1)h by the local error at θ_j,
+‖Φ(θ_j) − φ_h(θ_j)‖ ≤ ℓ_j + (h²/2)·L_j·exp(−hλ₋,j)·E_j (L_j a Lipschitz constant of Hg, the flow from
+θ_j staying within exp(−hλ₋,j)E_j of the one from y_j). Hence::
 
-    E_{k+1} = exp(−h·λ₋,k)·E_k + (h²/2)·ã_k + ε_k,    E_k ≥ ‖θ_k − y_k‖,
+    E_{k+1} = exp(−h·λ₋,k)·E_k + ℓ_k + (h²/2)·L_k·exp(−h·λ₋,k)·E_k + ε_k,    E_k ≥ ‖θ_k − y_k‖,
 
-λ₋,k ≤ min(0, λ_min(H)) and ã_k ≥ ‖Hg‖ over the flow boxes of step k grown by r (the fan lines stay
-within E_{k+1} of the flow, checked as E ≤ r). As h, r → 0 this is the continuous Grönwall form
-(h/2)·∫₀ᵗ exp(−∫ₛᵗ λ₋)·‖∇²E∇E‖(θ(s)) ds — the O(e^{−∫λ₋} t η) of Theorem 1 with its constant explicit.
-It ignores contraction (λ₋ ≤ 0), so on convex losses it grows like t·h while ``"discrete"`` decays.
+with λ₋,k ≤ min(0, λ_min(H)) and L_k ≥ ‖D(Hg)‖_F over the flow boxes of step k grown by r (the fan
+lines stay within E_{k+1} of the flow, checked as E ≤ r). As h, r → 0 this is the continuous Grönwall
+form (h/2)·∫₀ᵗ exp(−∫ₛᵗ λ₋)·‖∇²E∇E‖(θ(s)) ds — the O(e^{−∫λ₋} t η) of Theorem 1 with its constant
+explicit. It ignores contraction (λ₋ ≤ 0), so on convex losses it grows like t·h while ``"discrete"``
+decays; on stiff losses (Rosenbrock) it is rarely certifiable.
 
 Floating-point vs ``rigorous=True``
 -----------------------------------
 Both modes bound every supremum over boxes with python-flint ball arithmetic, and run the recursion
 with upward rounding. By default the flow itself comes from the adaptive dop853 integrator
-(:func:`bea.integrate.solve`, tight tolerances) and the boxes around it are padded by an estimate of
-its error (the difference to a 100× looser run), so the certificate is exact up to that estimate.
+(:func:`bea.integrate.solve`, rtol 1e-12) and the boxes Y_k around it are padded by an estimate of its
+error (the difference to a 100× looser run), so the certificate is exact up to that estimate.
 With ``rigorous=True`` the flow is *enclosed* (:func:`bea.rigorous.enclose_gf`: Picard a-priori
 enclosure + Taylor step with Lagrange remainder + logarithmic-norm propagation) and GD is run in ball
 arithmetic (:func:`bea.rigorous.enclose_gd`): the printed bound is then a proof for that loss, and
-``distance_error`` bounds the error of the reported distance.
+``distance_error`` bounds the error of the reported distance (of exact-arithmetic GD from the flow).
 """
 
 from __future__ import annotations

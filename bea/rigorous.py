@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement
+from itertools import combinations_with_replacement, permutations
 from typing import Sequence
 
 import numpy as np
@@ -431,7 +431,7 @@ class IntervalLoss:
         m = self._kernels.get("t3_mult")
         if m is None:
             m = self._kernels["t3_mult"] = [
-                len({perm for perm in _perms(idx)}) for idx in combinations_with_replacement(range(self.n), 3)
+                len(set(permutations(idx))) for idx in combinations_with_replacement(range(self.n), 3)
             ]
         return m
 
@@ -543,12 +543,6 @@ class IntervalLoss:
         finally:
             ctx.cap = cap
         return [[coeffs[i][j] for i in range(n)] for j in range(order + 1)]
-
-
-def _perms(idx):
-    from itertools import permutations
-
-    return set(permutations(idx))
 
 
 _ILOSS: dict = {}
