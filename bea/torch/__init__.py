@@ -1,0 +1,84 @@
+r"""bea on PyTorch: Hessian spectra, flows, certificates and DAL for neural networks.
+
+The numpy path of bea works on sympy losses; a network does not fit in sympy.  This backend does the
+same jobs on a *flat parameter vector* θ ∈ ℝⁿ and a loss ``f(θ) -> scalar tensor`` built from any
+``torch.nn.Module`` (:func:`flat_loss`), on whatever device and dtype θ lives on:
+
+derive (autograd: :func:`grad`, :func:`hvp`, :func:`lanczos`) → integrate (:func:`solve`, the
+Dormand–Prince tableaux of :mod:`bea.integrate`) → flows (:func:`gd`, :func:`trajectory`, names
+and semantics of :mod:`bea.flows`) → certify (:func:`certify`, a :class:`bea.certify.Certificate`)
+→ train (:class:`DAL`, :class:`MomentumDAL`, :class:`PerParameterDAL`, :func:`diagnostics`).
+
+``import bea`` never imports torch; ``import bea.torch`` raises :class:`MissingTorchError` (an
+``ImportError``) when torch is not installed.
+"""
+
+from __future__ import annotations
+
+from bea.errors import BEAError
+
+
+class MissingTorchError(BEAError, ImportError):
+    """PyTorch is not installed: ``pip install 'bea[torch]'`` (CPU wheel: ``pip install torch==2.13.0``)."""
+
+
+try:
+    import torch as _torch  # noqa: F401
+except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
+    raise MissingTorchError(
+        "bea.torch needs PyTorch, which is not installed; install it with "
+        "`pip install 'bea[torch]'` (or `pip install torch==2.13.0` for the CPU wheel)"
+    ) from _exc
+
+from bea.torch.loss import FlatLoss, flat_loss  # noqa: E402
+from bea.torch.linalg import Spectrum, grad, hessian_spectrum, hvp, lanczos, tgg  # noqa: E402
+from bea.torch.integrate import TorchSolution, solve  # noqa: E402
+from bea.torch.diagnostics import (  # noqa: E402
+    PFDiagnostics,
+    PFLogger,
+    alpha,
+    diagnostics,
+    flow_alpha,
+    stability_coefficients,
+)
+from bea.torch.flows import COMPLEX_FLOWS, FLOWS, flow_field, gd, trajectory  # noqa: E402
+from bea.torch.optim import DAL, MomentumDAL, PerParameterDAL  # noqa: E402
+
+__all__ = [
+    "MissingTorchError",
+    "FlatLoss",
+    "flat_loss",
+    "grad",
+    "hvp",
+    "tgg",
+    "lanczos",
+    "hessian_spectrum",
+    "Spectrum",
+    "solve",
+    "TorchSolution",
+    "alpha",
+    "flow_alpha",
+    "stability_coefficients",
+    "diagnostics",
+    "PFDiagnostics",
+    "PFLogger",
+    "FLOWS",
+    "COMPLEX_FLOWS",
+    "flow_field",
+    "gd",
+    "trajectory",
+    "certify",
+    "DAL",
+    "MomentumDAL",
+    "PerParameterDAL",
+]
+
+
+def __getattr__(name):
+    # certify needs bea.certify (numpy path); import it on first use so that the rest of the
+    # backend works even while that module is missing or broken
+    if name == "certify":
+        from bea.torch.certify import certify
+
+        return certify
+    raise AttributeError(f"module 'bea.torch' has no attribute {name!r}")

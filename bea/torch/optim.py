@@ -1,0 +1,263 @@
+r"""Drift-adjusted learning rates (DAL, seed 002 Sect. 6.2–7) as ``torch.optim.Optimizer`` subclasses.
+
+The per-iteration drift of gradient descent is (h²/2)·H(θ′)g(θ′) (Thm 6.1); its size relative to the
+gradient, ‖Hĝ‖ with ĝ = g/‖g‖, sets the step:
+
+* :class:`DAL` — Eq. 18–19:  θ ← θ − h(θ)·g,  h(θ) = scale/‖Hĝ‖^p  (scale = 2; p = 1 is DAL, p = 0.5
+  the paper's recommended DAL-0.5).  With p = 1 the "signal-to-drift ratio" h‖g‖ / ((h²/2)‖Hg‖) is 1.
+* :class:`MomentumDAL` — Eq. 20–21:  v ← m·v − h(θ)·g,  θ ← θ + v.  Eq. 21 as printed scales the
+  gradient by 1/(2‖Hĝ‖), i.e. ``scale = 0.5`` with p = 1 — the default here; Eq. 20 with a fixed h
+  is plain heavy-ball momentum.
+* :class:`PerParameterDAL` — Sect. 7 ("use the per parameter information provided by Hg"): the same
+  signal-to-drift balance coordinate by coordinate, h_j = scale·(|g_j|/|(Hg)_j|)^p — for p = 1 and
+  scale = 2 the ratio h_j|g_j| / ((h_j²/2)|(Hg)_j|) of coordinate j's gradient step to its drift is
+  1, as Eq. 18 makes it for the whole vector.  Coordinates with (Hg)_j ≈ 0 would get unbounded steps, so every
+  h_j is capped at ``max_ratio`` times the global DAL-p rate (default 10).
+
+Hessian-vector product: ``hvp="exact"`` (double backward: the gradient is taken with
+``create_graph=True`` and differentiated once more along ĝ) or ``hvp="fd"`` — the one-extra-backward
+finite difference Hĝ ≈ (∇E(θ + εĝ) − ∇E(θ))/ε (Geiping et al. 2021, cited in seed 002 Sect. 6.1)
+with ε = ``fd_eps`` (default √u·max(1, ‖θ‖), u the unit roundoff of the parameters' dtype).
+
+The closure
+    ``step(closure)`` needs a closure that computes and **returns** the loss *without* calling
+    ``backward()`` (the optimiser differentiates it itself; with ``hvp="fd"`` the closure is called
+    twice).  After the step ``p.grad`` holds the gradient at the old parameters, and ``opt.last``
+    (also each group's ``"lr"``) the learning rate and drift used — for logging::
+
+        opt = bea.torch.DAL(model.parameters(), p=0.5)
+        for it in range(steps):
+            def closure():
+                return F.cross_entropy(model(X), y)
+            loss = opt.step(closure)
+            print(it, float(loss), opt.last["lr"], opt.last["drift_normalized"])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from bea.errors import InvalidInputError, InvalidLossError
+
+__all__ = ["DAL", "MomentumDAL", "PerParameterDAL", "dal_lr"]
+
+
+def dal_lr(drift_normalized: float, p: float = 1.0, scale: float = 2.0) -> float:
+    """h_p = scale/‖Hĝ‖^p (seed 002, Eq. 18–19); +inf when ‖Hĝ‖ = 0."""
+    if drift_normalized <= 0.0:
+        return math.inf
+    return scale / drift_normalized**p
+
+
+def _check_pos(name, v, allow_none=False, allow_zero=False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise InvalidInputError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number, got {v!r}")
+    return float(v)
+
+
+class _DALBase(torch.optim.Optimizer):
+    def __init__(self, params, defaults, hvp, fd_eps, max_lr):
+        if hvp not in ("exact", "fd"):
+            raise InvalidInputError(f"hvp must be 'exact' (double backward) or 'fd' (finite difference), got {hvp!r}")
+        self.hvp_mode = hvp
+        self.fd_eps = _check_pos("fd_eps", fd_eps, allow_none=True)
+        self.max_lr = _check_pos("max_lr", max_lr, allow_none=True)
+        super().__init__(params, defaults)
+        if not any(p.requires_grad for g in self.param_groups for p in g["params"]):
+            raise InvalidInputError("the optimiser got no parameters that require gradients")
+        self.last: dict = {}
+
+    def _params(self):
+        return [p for g in self.param_groups for p in g["params"] if p.requires_grad]
+
+    def _loss(self, closure):
+        if closure is None:
+            raise InvalidInputError(
+                f"{type(self).__name__}.step needs a closure that computes and returns the loss "
+                "(without calling backward): the drift ‖Hĝ‖ needs a Hessian-vector product"
+            )
+        with torch.enable_grad():
+            loss = closure()
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise InvalidLossError(f"the closure must return the scalar loss tensor, got {loss!r}")
+        if loss.grad_fn is None:
+            raise InvalidLossError(
+                "the loss returned by the closure has no autograd graph: compute it from the parameters "
+                "inside the closure and return it without calling backward() (or detaching it)"
+            )
+        return loss.reshape(())
+
+    def _grad_and_hg(self, closure, direction: str):
+        """(loss, grads, gnorm, Hv) with v = ĝ (direction 'unit') or v = g ('raw')."""
+        params = self._params()
+        loss = self._loss(closure)
+        if not bool(torch.isfinite(loss)):
+            raise InvalidLossError(f"the loss is not finite ({float(loss)}): training diverged")
+        exact = self.hvp_mode == "exact"
+        grads = torch.autograd.grad(loss, params, create_graph=exact, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        gnorm = math.sqrt(sum(float(torch.sum(g.detach() ** 2)) for g in grads))
+        if gnorm == 0.0:
+            return loss.detach(), [g.detach() for g in grads], 0.0, [torch.zeros_like(p) for p in params]
+        v = [g.detach() / gnorm for g in grads] if direction == "unit" else [g.detach() for g in grads]
+        if exact:
+            Hv = torch.autograd.grad(grads, params, grad_outputs=v, allow_unused=True)
+            Hv = [torch.zeros_like(p) if h is None else h for p, h in zip(params, Hv)]
+        else:
+            # one extra gradient at θ + εv̂ (v̂ = ĝ); Hv = ‖v‖·(∇E(θ + εv̂) − ∇E(θ))/ε
+            vnorm = 1.0 if direction == "unit" else gnorm
+            theta_norm = math.sqrt(sum(float(torch.sum(p.detach() ** 2)) for p in params))
+            eps = self.fd_eps
+            if eps is None:
+                eps = math.sqrt(torch.finfo(params[0].dtype).eps) * max(1.0, theta_norm)
+            saved = [p.detach().clone() for p in params]
+            with torch.no_grad():
+                for p, vi in zip(params, v):
+                    p.add_(vi, alpha=eps / vnorm)
+            try:
+                loss2 = self._loss(closure)
+                g2 = torch.autograd.grad(loss2, params, allow_unused=True)
+            finally:
+                with torch.no_grad():
+                    for p, s in zip(params, saved):
+                        p.copy_(s)
+            Hv = [
+                (torch.zeros_like(p) if b is None else (b - a.detach())) * (vnorm / eps)
+                for p, a, b in zip(params, grads, g2)
+            ]
+        grads = [g.detach() for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        return loss.detach(), grads, gnorm, [h.detach() for h in Hv]
+
+    def _global_lr(self, drift_n, p, scale):
+        lr = dal_lr(drift_n, p, scale)
+        if self.max_lr is not None:
+            lr = min(lr, self.max_lr)
+        if not math.isfinite(lr):
+            lr = 0.0 if self.max_lr is None else self.max_lr
+        return lr
+
+
+class DAL(_DALBase):
+    r"""Gradient descent with the drift-adjusted learning rate h = scale/‖Hĝ‖^p (seed 002, Eq. 18–19).
+
+    Parameters
+    ----------
+    params : parameters or parameter groups (groups may set their own ``p`` and ``scale``; the drift
+        ‖Hĝ‖ is always that of the whole parameter vector)
+    p : the power of Eq. 19 (1: DAL, 0.5: DAL-0.5)
+    scale : the numerator (2 in Eq. 18)
+    hvp : ``"exact"`` (double backward) or ``"fd"`` (one extra gradient, finite difference)
+    fd_eps : finite-difference step (default √u·max(1, ‖θ‖))
+    max_lr : optional cap of the learning rate (where ‖Hĝ‖ → 0)
+    """
+
+    def __init__(self, params, p: float = 1.0, *, scale: float = 2.0, hvp: str = "exact", fd_eps=None, max_lr=None):
+        p = _check_pos("p", p, allow_zero=True)
+        scale = _check_pos("scale", scale)
+        super().__init__(params, dict(p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
+
+    @torch.no_grad()
+    def step(self, closure):
+        loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
+        drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat))
+        it = iter(grads)
+        lrs = []
+        for group in self.param_groups:
+            lr = self._global_lr(drift_n, group["p"], group["scale"])
+            group["lr"] = lr
+            lrs.append(lr)
+            for prm in group["params"]:
+                if prm.requires_grad:
+                    prm.add_(next(it), alpha=-lr)
+        self.last = dict(lr=lrs[0], lrs=lrs, drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss))
+        return loss
+
+
+class MomentumDAL(_DALBase):
+    r"""Heavy-ball momentum with a drift-adjusted step (seed 002, Eq. 20–21).
+
+    v ← m·v − h(θ)·g,  θ ← θ + v,  h(θ) = scale/‖Hĝ‖^p.  ``scale=0.5, p=1`` (default) is Eq. 21 as
+    printed (1/(2‖Hĝ‖)).  Other parameters as :class:`DAL`.
+    """
+
+    def __init__(self, params, momentum: float = 0.9, p: float = 1.0, *, scale: float = 0.5, hvp: str = "exact",
+                 fd_eps=None, max_lr=None):
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not (0.0 <= momentum < 1.0):
+            raise InvalidInputError(f"momentum must be in [0, 1), got {momentum!r}")
+        p = _check_pos("p", p, allow_zero=True)
+        scale = _check_pos("scale", scale)
+        super().__init__(params, dict(momentum=float(momentum), p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
+
+    @torch.no_grad()
+    def step(self, closure):
+        loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
+        drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat))
+        it = iter(grads)
+        lrs = []
+        for group in self.param_groups:
+            lr = self._global_lr(drift_n, group["p"], group["scale"])
+            group["lr"] = lr
+            lrs.append(lr)
+            for prm in group["params"]:
+                if not prm.requires_grad:
+                    continue
+                g = next(it)
+                state = self.state[prm]
+                v = state.get("velocity")
+                if v is None:
+                    v = state["velocity"] = torch.zeros_like(prm)
+                v.mul_(group["momentum"]).add_(g, alpha=-lr)
+                prm.add_(v)
+        self.last = dict(lr=lrs[0], lrs=lrs, drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss))
+        return loss
+
+
+class PerParameterDAL(_DALBase):
+    r"""Coordinate-wise drift-adjusted rates h_j = scale·(|g_j|/|(Hg)_j|)^p, capped (seed 002, Sect. 7).
+
+    ``max_ratio`` caps every h_j at ``max_ratio`` × the global DAL-p rate scale/‖Hĝ‖^p (coordinates
+    with (Hg)_j ≈ 0 would otherwise take unbounded steps); ``max_lr`` caps them absolutely.
+    ``opt.last["lr"]`` is the mean rate, ``"lr_min"``/``"lr_max"`` the extremes.
+    """
+
+    def __init__(self, params, p: float = 1.0, *, scale: float = 2.0, max_ratio: float = 10.0, hvp: str = "exact",
+                 fd_eps=None, max_lr=None):
+        p = _check_pos("p", p, allow_zero=True)
+        scale = _check_pos("scale", scale)
+        self.max_ratio = _check_pos("max_ratio", max_ratio)
+        super().__init__(params, dict(p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
+
+    @torch.no_grad()
+    def step(self, closure):
+        loss, grads, gnorm, Hg = self._grad_and_hg(closure, "raw")
+        drift = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg))
+        drift_n = drift / gnorm if gnorm > 0 else 0.0
+        it = iter(zip(grads, Hg))
+        stats = []
+        for group in self.param_groups:
+            p, scale = group["p"], group["scale"]
+            cap = self._global_lr(drift_n, p, scale) * self.max_ratio
+            if self.max_lr is not None:
+                cap = min(cap, self.max_lr)
+            for prm in group["params"]:
+                if not prm.requires_grad:
+                    continue
+                g, hg = next(it)
+                ratio = g.abs() / hg.abs()  # inf where (Hg)_j = 0, nan where both are 0
+                lr = scale * ratio.pow(p)
+                lr = torch.nan_to_num(lr, nan=0.0, posinf=cap).clamp(max=cap)
+                prm.sub_(lr * g)
+                stats.append(lr.reshape(-1))
+            group["lr"] = cap
+        lr_all = torch.cat(stats)
+        self.last = dict(
+            lr=float(lr_all.mean()), lr_min=float(lr_all.min()), lr_max=float(lr_all.max()), drift=drift,
+            drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss),
+        )
+        return loss
