@@ -21,6 +21,7 @@ Branch convention: log is the principal branch, log(1 − z) = log|1 − z| + i�
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numba
@@ -38,6 +39,13 @@ __all__ = [
     "classify",
     "CLASSES",
     "SERIES_RADIUS",
+    "ONE_STEP_FLOOR",
+    "flow_alpha",
+    "flow_alpha_scalar",
+    "PFDiagnostics",
+    "PFTrace",
+    "diagnostics",
+    "diagnostics_along",
 ]
 
 #: |z| below which α is evaluated by its Taylor series (no 0/0, no cancellation)
@@ -311,3 +319,288 @@ def classify(lams, h, *, tol: float = 0.0):
     labels = ["real-neutral", "one-step", "complex-neutral", "real-unstable", "real-stable", "complex-stable"]
     out = np.select(conds, labels, default="complex-unstable")
     return str(out[()]) if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------------------------------
+# α as used by the flows: branch cut off the real axis, |1 − z| floored at ε
+# --------------------------------------------------------------------------------------------------
+
+#: |1 − hλ| is floored at this value (machine ε) inside the flows: hλ = 1 gives the finite rate
+#: log(ε)/h ≈ −36.04/h, so the u-coordinate shrinks by the factor ε ≈ 2.2e-16 per GD step — GD's
+#: factor 1 − hλ = 0 to within rounding — instead of the rate −∞ (which no integrator can take).
+ONE_STEP_FLOOR = 2.0**-52
+
+_HALF_PI = 0.5 * math.pi
+_TWO_PI = 2.0 * math.pi
+
+
+@numba.njit(cache=True)
+def flow_alpha_scalar(z):
+    r"""α(z) = log(1 − z)/z as evaluated by the principal flow (``@njit``; complex128 result).
+
+    Two differences from :func:`alpha_scalar`, both needed to *integrate* the PF:
+
+    * **branch**: log(1 − z) takes arg(1 − z) ∈ (−π/2, 3π/2] instead of (−π, π].  On the real axis
+      the value is the same (+iπ for z > 1, the seed's convention) but the cut now runs from z = 1
+      upwards (z = 1 + is, s > 0) instead of along z > 1: once the PF state is complex, the Hessian
+      eigenvalues get small imaginary parts of either sign, and with the principal branch the field
+      would jump between +iπ and −iπ there.  With this branch it is continuous (analytic) around
+      the whole real axis except at z = 1.
+    * **z = 1**: |1 − z| is floored at :data:`ONE_STEP_FLOOR` (= ε), so α(1) = log ε ≈ −36.04
+      instead of −∞ (see :data:`ONE_STEP_FLOOR`).  Values |1 − z| ≥ ε are untouched.
+
+    |z| < 0.5 is delegated to :func:`alpha_scalar` (series near 0, cancellation-free log1p form).
+    """
+    w = complex(z)
+    if abs(w) < _LOG1P_RADIUS:
+        return alpha_scalar(w)
+    if math.isinf(w.real) or math.isinf(w.imag):
+        return complex(0.0, 0.0)
+    a = 1.0 - w.real
+    b = 0.0 - w.imag
+    mod = math.hypot(a, b)
+    if mod < ONE_STEP_FLOOR:
+        mod = ONE_STEP_FLOOR
+    arg = math.atan2(b, a)
+    if arg <= -_HALF_PI:
+        arg += _TWO_PI
+    return complex(math.log(mod), arg) / w
+
+
+@numba.njit(cache=True)
+def _flow_alpha_array(z):
+    out = np.empty(z.shape[0], dtype=np.complex128)
+    for k in range(z.shape[0]):
+        out[k] = flow_alpha_scalar(z[k])
+    return out
+
+
+def flow_alpha(z):
+    """Vectorised :func:`flow_alpha_scalar`: complex128 array of the shape of ``z`` (real or complex)."""
+    z_arr = np.asarray(z)
+    if z_arr.dtype.kind not in "biufc":
+        raise InvalidInputError(f"z must be numeric (real or complex), got dtype {z_arr.dtype}")
+    flat = np.ascontiguousarray(z_arr, dtype=np.complex128).reshape(-1)
+    out = _flow_alpha_array(flat).reshape(z_arr.shape)
+    return out[()] if z_arr.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------------------------------
+# diagnostics of the principal flow at a point and along a GD trajectory
+# --------------------------------------------------------------------------------------------------
+
+
+def _eig_desc(H, g):
+    """Eigenpairs of the symmetric H, λ in decreasing order (λ_0 the largest), signs with gᵀu_i ≥ 0."""
+    lam, U = np.linalg.eigh(H)
+    lam, U = lam[::-1].copy(), U[:, ::-1].copy()
+    gu = U.T @ g
+    flip = gu < 0
+    U[:, flip] *= -1.0
+    gu[flip] *= -1.0
+    return lam, U, gu
+
+
+def _stability_coefficients(lam, gu, h):
+    """sc_i = α(hλ_i)·gᵀu_i with real and imaginary parts formed separately (α(1) = −inf: no NaN)."""
+    a = alpha(h * lam, complex_output=True)
+    with np.errstate(invalid="ignore"):
+        re = np.where(gu == 0.0, 0.0, a.real * gu)
+    return re + 1j * (a.imag * gu)
+
+
+@dataclass(frozen=True, eq=False)
+class PFDiagnostics:
+    r"""Principal-flow diagnostics of gradient descent at one real point θ (seed 002, Sect. 3–6).
+
+    Attributes
+    ----------
+    theta, h : the point and the GD step size
+    loss : E(θ);  grad : g = ∇E(θ)
+    eigenvalues : λ_i of H = ∇²E(θ) in **decreasing** order (λ_0 is the largest, the seed's u_0)
+    eigenvectors : (n, n), column i is u_i; the sign of each u_i is chosen with gᵀu_i ≥ 0 (the seed's
+        convention below Def. 3.4), so sign(sc_i) = sign(α(hλ_i)) — the sign of an eigenvector is not
+        intrinsic, only this choice makes the sign of sc_i meaningful.
+    g_dot_u : gᵀu_i ≥ 0
+    rates : PF Jacobian eigenvalues log(1 − hλ_i)/h (complex; exact at critical points, Eq. 16;
+        −inf at hλ_i = 1)
+    stability_coefficients : sc_i = α(hλ_i)·gᵀu_i (Def. 3.4), complex; Re sc_i > 0 means the PF
+        moves *up* the loss in direction u_i (hλ_i > 2 or λ_i < 0).  −inf when hλ_i = 1 and gᵀu_i > 0.
+    drift : ‖Hg‖ — the discretisation drift per step is (h²/2)·H(θ′)g(θ′) (Thm 6.1)
+    drift_normalized : ‖Hĝ‖ = ‖Hg‖/‖g‖ (Eq. 18: DAL takes h = 2/‖Hĝ‖); NaN at a critical point
+        (g = 0), where ĝ is undefined
+    progress_ratio : (E(θ − hg) − E(θ)) / (h‖g‖²), the loss change of one GD step relative to its
+        first-order prediction −h‖g‖²: ≈ −1 for small h, > 0 when the step increases the loss; NaN
+        at a critical point
+    classes : per-direction class of :func:`classify` (real-stable, complex-stable, complex-unstable, …)
+    """
+
+    theta: np.ndarray
+    h: float
+    loss: float
+    grad: np.ndarray
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    g_dot_u: np.ndarray
+    rates: np.ndarray
+    stability_coefficients: np.ndarray
+    drift: float
+    drift_normalized: float
+    progress_ratio: float
+    classes: np.ndarray
+
+    @property
+    def lambda_max(self) -> float:
+        """λ_0, the largest Hessian eigenvalue."""
+        return float(self.eigenvalues[0])
+
+    @property
+    def g_dot_u0(self) -> float:
+        """gᵀu_0 (≥ 0): with λ_0 > 2/h, the size of the push along the unstable direction."""
+        return float(self.g_dot_u[0])
+
+    @property
+    def sc0(self) -> complex:
+        """The stability coefficient of the top direction; Re sc_0 > 0 large predicts a loss increase."""
+        return complex(self.stability_coefficients[0])
+
+    @property
+    def unstable(self) -> bool:
+        """Whether some direction with gᵀu_i > 0 has Re sc_i > 0 (the PF climbs there)."""
+        return bool(np.any(self.stability_coefficients.real > 0.0))
+
+    def summary(self) -> str:
+        lines = [
+            f"PF diagnostics at h = {self.h:g} (2/h = {2.0 / self.h:g}), E = {self.loss:.6g}, "
+            f"|g| = {np.linalg.norm(self.grad):.4g}",
+            f"  drift |Hg| = {self.drift:.4g}, |H g_hat| = {self.drift_normalized:.4g}"
+            f" (DAL h = {2.0 / self.drift_normalized:.4g})"
+            if np.isfinite(self.drift_normalized) and self.drift_normalized > 0
+            else f"  drift |Hg| = {self.drift:.4g}, |H g_hat| undefined (critical point)",
+            f"  progress ratio (E(θ-hg)-E(θ))/(h|g|²) = {self.progress_ratio:.4g}",
+            "   i   lambda_i      h*lambda_i  class              g.u_i       Re sc_i      Im sc_i",
+        ]
+        for i, lam in enumerate(self.eigenvalues):
+            sc = self.stability_coefficients[i]
+            lines.append(
+                f"  {i:2d}  {lam:11.4g}  {self.h * lam:10.4g}  {self.classes[i]:<17s}  "
+                f"{self.g_dot_u[i]:10.4g}  {sc.real:11.4g}  {sc.imag:11.4g}"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"PFDiagnostics(h={self.h:g}, loss={self.loss:.6g}, lambda_max={self.lambda_max:.6g}, "
+            f"sc0={self.sc0:.4g}, drift={self.drift:.4g})"
+        )
+
+
+def _diagnose(loss, theta, h) -> PFDiagnostics:
+    g = np.asarray(loss.grad(theta), dtype=np.float64)
+    H = np.asarray(loss.hess(theta), dtype=np.float64)
+    H = 0.5 * (H + H.T)
+    lam, U, gu = _eig_desc(H, g)
+    Hg = H @ g
+    gnorm2 = float(g @ g)
+    e0 = loss.value(theta)
+    drift = float(np.linalg.norm(Hg))
+    if gnorm2 > 0.0:
+        drift_n = drift / math.sqrt(gnorm2)
+        progress = (loss.value(theta - h * g) - e0) / (h * gnorm2)
+    else:
+        drift_n = math.nan
+        progress = math.nan
+    return PFDiagnostics(
+        theta=theta.copy(), h=h, loss=e0, grad=g, eigenvalues=lam, eigenvectors=U, g_dot_u=gu,
+        rates=pf_rates(lam, h), stability_coefficients=_stability_coefficients(lam, gu, h),
+        drift=drift, drift_normalized=drift_n, progress_ratio=float(progress),
+        classes=np.atleast_1d(classify(lam, h)),
+    )
+
+
+def diagnostics(E, params, theta, h) -> PFDiagnostics:
+    """Principal-flow diagnostics of GD with step ``h`` at the real point ``theta``.
+
+    See :class:`PFDiagnostics` for what is computed (eigenvalues, PF rates log(1 − hλ)/h,
+    stability coefficients sc_i = α(hλ_i)gᵀu_i (Def. 3.4), drift ‖Hg‖ and ‖Hĝ‖ (Thm 6.1, Eq. 18),
+    gᵀu_0, the relative progress ratio and the per-direction class).  ``E`` may also be a
+    :class:`bea.loss.CompiledLoss`.
+    """
+    from bea._checks import check_step, check_theta0
+    from bea.loss import compile_loss
+
+    loss = compile_loss(E, params)
+    theta = check_theta0(theta, loss.n, name="theta")
+    return _diagnose(loss, theta, check_step(h))
+
+
+@dataclass(frozen=True, eq=False)
+class PFTrace:
+    """:class:`PFDiagnostics` at every iterate of a GD run, as arrays over k = 0..steps.
+
+    Attributes
+    ----------
+    h : step size;  thetas : (steps+1, n) GD iterates;  losses : (steps+1,)
+    eigenvalues : (steps+1, n), decreasing in each row;  stability_coefficients : (steps+1, n) complex
+    g_dot_u0, drift, drift_normalized, progress_ratio : (steps+1,)
+    """
+
+    h: float
+    thetas: np.ndarray
+    losses: np.ndarray
+    eigenvalues: np.ndarray
+    stability_coefficients: np.ndarray
+    g_dot_u0: np.ndarray
+    drift: np.ndarray
+    drift_normalized: np.ndarray
+    progress_ratio: np.ndarray
+    points: tuple = field(repr=False, default=())
+
+    def __len__(self) -> int:
+        return self.thetas.shape[0]
+
+    def at(self, k: int) -> PFDiagnostics:
+        """The full diagnostics at iterate k."""
+        return self.points[k]
+
+    @property
+    def loss_increases(self) -> np.ndarray:
+        """(steps,) bool: E(θ_{k+1}) > E(θ_k)."""
+        return np.diff(self.losses) > 0.0
+
+    def summary(self) -> str:
+        inc = self.loss_increases
+        above = self.eigenvalues[:-1, 0] > 2.0 / self.h
+        lines = [
+            f"PF trace of GD, h = {self.h:g}, {len(self) - 1} steps: E {self.losses[0]:.6g} -> {self.losses[-1]:.6g}",
+            f"  lambda_0 in [{self.eigenvalues[:, 0].min():.4g}, {self.eigenvalues[:, 0].max():.4g}] (2/h = {2.0 / self.h:.4g}); "
+            f"{int(above.sum())} steps start with lambda_0 > 2/h",
+            f"  {int(inc.sum())} steps increase the loss; {int((inc & above).sum())} of them start with lambda_0 > 2/h; "
+            f"{int((inc & (self.stability_coefficients[:-1, 0].real > 0)).sum())} with Re sc_0 > 0",
+        ]
+        return "\n".join(lines)
+
+    def plot(self, **kwargs):
+        """Eigenvalue and stability-coefficient traces (:func:`bea.plot.stability_traces`)."""
+        from bea.plot import stability_traces
+
+        return stability_traces(self, **kwargs)
+
+
+def diagnostics_along(E, params, theta0, h, steps) -> PFTrace:
+    """Run GD (:func:`bea.flows.gd`) and compute :func:`diagnostics` at every iterate."""
+    from bea.flows import gd
+    from bea.loss import compile_loss
+
+    loss = compile_loss(E, params)
+    thetas = gd(loss, loss.params, theta0, h, steps)
+    h = float(h)
+    pts = tuple(_diagnose(loss, th, h) for th in thetas)
+    return PFTrace(
+        h=h, thetas=thetas, losses=np.array([p.loss for p in pts]),
+        eigenvalues=np.array([p.eigenvalues for p in pts]),
+        stability_coefficients=np.array([p.stability_coefficients for p in pts]),
+        g_dot_u0=np.array([p.g_dot_u0 for p in pts]), drift=np.array([p.drift for p in pts]),
+        drift_normalized=np.array([p.drift_normalized for p in pts]),
+        progress_ratio=np.array([p.progress_ratio for p in pts]), points=pts,
+    )

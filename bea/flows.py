@@ -1,0 +1,752 @@
+r"""Gradient descent and its continuous models: NGF, IGR, third-order, BEA, principal flow (seed 002).
+
+Every flow is an autonomous field θ̇ = f(θ; h) integrated by :func:`bea.integrate.solve` (numba
+Dormand–Prince) and sampled at the GD times t = k·h, so row k of :func:`trajectory` is comparable
+with row k of :func:`gd`.  With g = ∇E, H = ∇²E = Σ λ_i u_i u_iᵀ, T = ∇³E:
+
+=============  ==========================================================  ====================
+flow           field                                                       source
+=============  ==========================================================  ====================
+``"ngf"``      −g                                                          negative gradient flow
+``"igr"``      −g − (h/2)Hg                                                BEA order 1 (IGR)
+``"third"``    −g − (h/2)Hg − h²(⅓H²g + 1/12 T(g,g))                       BEA order 2 (Eq. 8)
+``"bea"``      Σ_{k≤order} h^k f_k  (``order=`` required)                  :func:`bea.modified_field`
+``"pf"``       Σ_i α(hλ_i)(gᵀu_i)u_i,  α(z) = log(1 − z)/z                 Def. 3.2 / Eq. 12
+``"pf+np"``    PF − (h²/12) T(g,g)                                         Eq. 14
+``"positive"`` +g                                                          Sect. 5 (Fig. 11)
+``"flipped"``  −g + 2(gᵀu_0)u_0: −g except +(gᵀu_0)u_0 along the top u_0   Sect. 5
+=============  ==========================================================  ====================
+
+The principal flow is complex
+    For hλ_i > 1, α(hλ_i) is complex (log(1 − z) = log|1 − z| + iπ): the PF rotates by π per GD
+    step in u_i, which is how it reproduces GD's sign flip 1 − hλ_i < 0.  The PF state is therefore
+    complex128 and the *real part is the model of GD*; on a quadratic the exact PF at t = k·h is
+    real and equal to GD (Remark 3.1), so Im θ(kh) is only integration error there.
+
+How the complex field is evaluated (the PF as an analytic function of θ)
+    The field is the matrix function F(θ) = φ(H(θ))·g(θ), φ(λ) = α(hλ), continued analytically to
+    complex θ — the same function whose Taylor series in h is the BEA series of GD (Thm 3.2), so
+    the complex flow is a holomorphic ODE and the integrator's error control applies to it.
+    Concretely: g and H are the compiled kernels evaluated at the complex θ (H is then complex
+    *symmetric*, not Hermitian); when Im θ = 0 exactly, H is real symmetric and ``eigh`` gives real
+    orthonormal u_i; otherwise the complex eigendecomposition H = VΛV⁻¹ is used and
+    F = V·diag(α(hλ))·V⁻¹g (a solve, not an inverse).  Using ``eigh`` on a complex H would treat it
+    as Hermitian — a different, non-analytic field.  The logarithm uses
+    :func:`bea.principal.flow_alpha_scalar`: arg(1 − z) ∈ (−π/2, 3π/2], equal to the seed's +iπ on
+    the real axis but with the cut moved off it, so the tiny ± imaginary parts the eigenvalues get
+    once θ is complex do not make the field jump between +iπ and −iπ.
+    Quadratic losses (constant H) take a fast path: H is decomposed once with ``eigh`` and each
+    field evaluation costs two matrix–vector products.
+
+hλ = 1 (α = −∞)
+    GD's factor in u_i is 1 − hλ_i = 0: it lands on the minimiser's coordinate in one step, a rate
+    −∞ that no flow can integrate.  The flows floor |1 − hλ| at ε = 2⁻⁵² (rate log(ε)/h ≈ −36/h):
+    after one GD time the coordinate is ε times its start — GD's 0 to within rounding — and the
+    field stays finite; never NaN.  (:func:`pf_closed_form` uses the exact 0.)
+
+Compilation
+    Fields are numba functions ``f(theta, h)``; the integrator is compiled once per dtype (see
+    :mod:`bea.integrate`).  A field is built once per (loss, flow, order) and process; the first
+    trajectory of a new loss pays the compilation of its kernels (≈ 0.1–1 s).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numba
+import numpy as np
+import sympy as sp
+from numba import types
+
+from bea._checks import check_step, check_steps, check_theta0
+from bea.codegen import compile_exprs
+from bea.errors import IntegrationError, InvalidInputError, InvalidOrderError, UnknownMethodError
+from bea.integrate import solve
+from bea.loss import CompiledLoss, compile_loss
+from bea.principal import ONE_STEP_FLOOR, alpha_scalar, flow_alpha_scalar, pf_rates
+from bea.symbolic import modified_field, step_symbol
+
+__all__ = ["FLOWS", "COMPLEX_FLOWS", "gd", "trajectory", "flow_field", "pf_field", "pf_closed_form"]
+
+#: the flow names accepted by :func:`trajectory`
+FLOWS = ("ngf", "igr", "third", "pf", "pf+np", "positive", "flipped", "bea")
+#: flows whose state is complex128 (the real part is the model of GD)
+COMPLEX_FLOWS = ("pf", "pf+np")
+_BEA_ORDER = {"ngf": 0, "igr": 1, "third": 2}
+
+_NJIT = dict(error_model="numpy", cache=True)
+
+
+@numba.njit(**_NJIT)
+def _finite(g, H):
+    """Whether g and H are finite (numba's eig/eigh raise on inf/NaN, and an exception raised behind
+    a function pointer cannot propagate: the fields return NaN instead, which the integrator treats
+    as divergence)."""
+    for i in range(g.shape[0]):
+        if not np.isfinite(g[i]):
+            return False
+    for i in range(H.shape[0]):
+        for j in range(H.shape[1]):
+            if not np.isfinite(H[i, j]):
+                return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# numba cores
+# --------------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_NJIT)
+def _pf_apply(g, H, h):
+    """F = Σ_i α(hλ_i)(gᵀu_i)u_i = V·diag(α(hλ))·V⁻¹g for the (complex) symmetric H; complex128."""
+    n = g.shape[0]
+    gc = g.astype(np.complex128)
+    out = np.zeros(n, dtype=np.complex128)
+    if not _finite(g, H):
+        out[:] = np.nan
+        return out
+    real = True
+    for i in range(n):
+        for j in range(n):
+            if H[i, j].imag != 0.0:
+                real = False
+    if real:
+        Hr = np.empty((n, n))
+        for i in range(n):
+            for j in range(n):
+                Hr[i, j] = H[i, j].real
+        lam, U = np.linalg.eigh(Hr)
+        for i in range(n):
+            c = 0.0j
+            for j in range(n):
+                c += U[j, i] * gc[j]
+            c *= flow_alpha_scalar(h * lam[i])
+            for j in range(n):
+                out[j] += c * U[j, i]
+        return out
+    # complex symmetric H (θ complex): eigendecomposition of the symmetrised matrix, V⁻¹g by a solve
+    Hc = np.empty((n, n), dtype=np.complex128)
+    for i in range(n):
+        for j in range(n):
+            Hc[i, j] = 0.5 * (H[i, j] + H[j, i])
+    lam, V = np.linalg.eig(Hc)
+    c = np.linalg.solve(V, gc)
+    for i in range(n):
+        ci = c[i] * flow_alpha_scalar(h * lam[i])
+        for j in range(n):
+            out[j] += ci * V[j, i]
+    return out
+
+
+# ---- analytic continuation of log(1 − z) along the trajectory ------------------------------------
+
+_BARRIER = 0.75 * math.pi  # a segment may turn arg(1 − hλ) by at most this much from its reference
+
+
+@numba.njit(**_NJIT)
+def _continued_arg(z, zref, lref, has_ref):
+    """(arg, shift, turn): arg(1 − z) continued from the reference of the nearest reference
+    eigenvalue, its offset from the principal value (a multiple of 2π) and |arg − reference arg|.
+
+    Without references (``has_ref`` False), or when the nearest reference eigenvalue is real (taken
+    at a real θ), the fixed branch of :func:`bea.principal.flow_alpha_scalar`: arg ∈ (−π/2, 3π/2],
+    which is the seed's convention on the real axis (including the jump 0 → π where a real hλ
+    crosses 1), with turn 0.
+    """
+    a = 1.0 - z.real
+    b = 0.0 - z.imag
+    arg0 = math.atan2(b, a)  # principal value, (−π, π]
+    j = -1
+    if has_ref:
+        best = np.inf
+        for k in range(zref.shape[0]):
+            d = abs(z - zref[k])
+            if d < best:
+                best = d
+                j = k
+    if j < 0 or zref[j].imag == 0.0:
+        arg = arg0 + 2.0 * math.pi if arg0 <= -0.5 * math.pi else arg0
+        return arg, arg - arg0, 0.0
+    ref = lref[j].imag
+    arg = arg0 + 2.0 * math.pi * math.floor((ref - arg0) / (2.0 * math.pi) + 0.5)
+    return arg, arg - arg0, abs(arg - ref)
+
+
+@numba.njit(**_NJIT)
+def _continued_alpha(z, zref, lref, has_ref):
+    """α(z) on the branch of :func:`_continued_arg`; (α, ok) with ok False (α NaN) when the branch
+    would have turned more than 3π/4 from its reference: the segment is too long to tell which way
+    round z = 1 the path went (the driver shortens it).  |1 − z| is floored at ε as in
+    :func:`bea.principal.flow_alpha_scalar`."""
+    arg, shift, turn = _continued_arg(z, zref, lref, has_ref)
+    if turn > _BARRIER:
+        return complex(np.nan, np.nan), False
+    if abs(z) < 0.5:  # series / log1p accuracy of alpha_scalar, plus the sheet offset
+        if shift == 0.0:
+            return alpha_scalar(z), True
+        return alpha_scalar(z) + complex(0.0, shift) / z, True
+    mod = math.hypot(1.0 - z.real, z.imag)
+    if mod < ONE_STEP_FLOOR:
+        mod = ONE_STEP_FLOOR
+    return complex(math.log(mod), arg) / z, True
+
+
+@numba.njit(**_NJIT)
+def _pf_apply_ref(g, H, h, zref, lref, has_ref):
+    """PF field at a complex θ with the branch of each log(1 − hλ_i) continued from references."""
+    n = g.shape[0]
+    out = np.zeros(n, dtype=np.complex128)
+    if not _finite(g, H):
+        out[:] = np.nan
+        return out
+    real = True
+    for i in range(n):
+        for j in range(n):
+            if H[i, j].imag != 0.0:
+                real = False
+    if real or not has_ref:
+        return _pf_apply(g, H, h)
+    Hc = np.empty((n, n), dtype=np.complex128)
+    for i in range(n):
+        for j in range(n):
+            Hc[i, j] = 0.5 * (H[i, j] + H[j, i])
+    lam, V = np.linalg.eig(Hc)
+    c = np.linalg.solve(V, g.astype(np.complex128))
+    for i in range(n):
+        al, ok = _continued_alpha(h * lam[i], zref, lref, has_ref)
+        if not ok:
+            out[:] = np.nan
+            return out
+        ci = c[i] * al
+        for j in range(n):
+            out[j] += ci * V[j, i]
+    return out
+
+
+@numba.njit(**_NJIT)
+def _references(H, h, zref, lref, has_ref):
+    """(z, log(1 − z)) for the eigenvalues z = hλ of the complex symmetric H, the branch continued
+    from the old references (no barrier: the segment that led here was accepted)."""
+    n = H.shape[0]
+    Hc = np.empty((n, n), dtype=np.complex128)
+    for i in range(n):
+        for j in range(n):
+            Hc[i, j] = 0.5 * (H[i, j] + H[j, i])
+    z = h * np.linalg.eigvals(Hc)
+    L = np.empty(n, dtype=np.complex128)
+    for i in range(n):
+        arg, shift, turn = _continued_arg(z[i], zref, lref, has_ref)
+        mod = max(math.hypot(1.0 - z[i].real, z[i].imag), ONE_STEP_FLOOR)
+        L[i] = complex(math.log(mod), arg)
+    return z, L
+
+
+@numba.njit(**_NJIT)
+def _pf_apply_fixed(g, lam, U, h):
+    """The PF field for a constant Hessian with precomputed real eigenpairs (λ, U)."""
+    n = g.shape[0]
+    out = np.zeros(n, dtype=np.complex128)
+    for i in range(n):
+        c = 0.0j
+        for j in range(n):
+            c += U[j, i] * g[j]
+        c *= flow_alpha_scalar(h * lam[i])
+        for j in range(n):
+            out[j] += c * U[j, i]
+    return out
+
+
+@numba.njit(**_NJIT)
+def _flipped_apply(g, H):
+    """−g + 2(gᵀu_0)u_0 with u_0 the eigenvector of the largest eigenvalue of the real symmetric H."""
+    n = g.shape[0]
+    if not _finite(g, H):
+        return np.full(n, np.nan)
+    lam, U = np.linalg.eigh(H)
+    d = 0.0
+    for j in range(n):
+        d += g[j] * U[j, n - 1]
+    out = np.empty(n)
+    for j in range(n):
+        out[j] = -g[j] + 2.0 * d * U[j, n - 1]
+    return out
+
+
+def _gd_loop(grad, theta0, h, steps):
+    n = theta0.shape[0]
+    out = np.empty((steps + 1, n))
+    th = theta0.copy()
+    out[0, :] = th
+    for k in range(steps):
+        g = grad(th)
+        ok = True
+        for i in range(n):
+            th[i] = th[i] - h * g[i]
+            if not np.isfinite(th[i]):
+                ok = False
+        out[k + 1, :] = th
+        if not ok:
+            return out, k + 1
+    return out, -1
+
+
+_gd_loop_generic = numba.njit(error_model="numpy")(_gd_loop)
+
+
+@lru_cache(maxsize=None)
+def _gd_loop_fn():
+    """The GD loop with ``grad`` typed as a first-class function (compiled once, cached on disk)."""
+    f64 = types.float64
+    grad_t = types.FunctionType(f64[:](f64[::1]))
+    sig = types.Tuple((f64[:, ::1], types.int64))(grad_t, f64[::1], f64, types.int64)
+    return numba.njit(sig, **_NJIT)(_gd_loop)
+
+
+def _run_gd(grad, theta0, h, steps):
+    args = (types.Array(types.float64, 1, "C"),)
+    try:
+        grad.compile(args)
+        ret = grad.overloads[args].signature.return_type
+        fits = isinstance(ret, types.Array) and ret.ndim == 1 and ret.dtype == types.float64
+    except Exception:  # an explicit-signature kernel: use the per-dispatcher loop
+        fits = False
+    loop = _gd_loop_fn() if fits else _gd_loop_generic
+    return loop(grad, theta0, h, steps)
+
+
+# --------------------------------------------------------------------------------------------------
+# fields (built once per loss, flow and order)
+# --------------------------------------------------------------------------------------------------
+
+_FIELDS: dict = {}
+
+# ---- function pointers ---------------------------------------------------------------------------
+# The per-loss fields are small numba closures.  A closure that calls another jitted function links
+# that function's code into its own and re-optimises it: ≈ 2 s for the eigendecomposition code, for
+# every new loss.  Called through a first-class function pointer (numba's wrapper-address protocol)
+# the callee is compiled once (and cached on disk) and the closure compiles in ≈ 0.2 s.
+
+_C1 = types.complex128[::1]
+_C2 = types.complex128[:, ::1]
+_F1 = types.float64[::1]
+_F2 = types.float64[:, ::1]
+_f8 = types.float64
+_SIGS = {
+    "grad_c": _C1(_C1), "hess_c": _C2(_C1), "grad_f": _F1(_F1), "hess_f": _F2(_F1),
+    "pf": _C1(_C1, _C2, _f8),
+    "pf_ref": _C1(_C1, _C2, _f8, _C1, _C1, types.boolean),
+    "pf_fixed": _C1(_C1, _F1, _F2, _f8),
+    "flipped": _F1(_F1, _F2),
+}
+_POINTERS: dict = {}
+
+
+class _FnPtr(types.WrapperAddressProtocol):
+    """A compiled overload of a numba dispatcher as a first-class function value."""
+
+    def __init__(self, disp, sig):
+        from numba.experimental.function_type import _get_wrapper_address
+
+        disp.compile(sig.args)
+        self._disp, self._sig = disp, sig  # the dispatcher keeps the code (and the address) alive
+        self._addr = _get_wrapper_address(disp, sig)
+
+    def __wrapper_address__(self):
+        return self._addr
+
+    def signature(self):
+        return self._sig
+
+
+def _ptr(disp, kind: str):
+    """A function pointer to ``disp`` compiled for ``_SIGS[kind]``; the dispatcher itself when the
+    pointer cannot be made (e.g. a return layout that differs): slower to link, same results."""
+    key = (id(disp), kind)
+    p = _POINTERS.get(key)
+    if p is None:
+        try:
+            p = _FnPtr(disp, _SIGS[kind])
+            ret = disp.overloads[_SIGS[kind].args].signature.return_type
+            if ret != _SIGS[kind].return_type:
+                p = disp
+        except Exception:  # noqa: BLE001 - any failure: fall back to plain linking
+            p = disp
+        _POINTERS[key] = (p, disp)
+    else:
+        p = p[0]
+    return p
+
+
+def _is_quadratic(loss: CompiledLoss) -> bool:
+    return all(not e.free_symbols for e in loss.hess_expr)
+
+
+def _make_pf(loss: CompiledLoss, nonprincipal: bool, general: bool):
+    grad = _ptr(loss.grad, "grad_c")
+    if _is_quadratic(loss) and not general:
+        H = np.array(loss.hess(np.zeros(loss.n)), dtype=np.float64)
+        lam, U = np.linalg.eigh(0.5 * (H + H.T))
+        lam = np.ascontiguousarray(lam)
+        U = np.ascontiguousarray(U)
+        apply_fixed = _ptr(_pf_apply_fixed, "pf_fixed")
+
+        # (the non-principal term T(g, g) of PF+NP vanishes on a quadratic)
+        @numba.njit(error_model="numpy")
+        def pf_quadratic(theta, h):
+            return apply_fixed(grad(theta), lam, U, h)
+
+        return pf_quadratic
+
+    hess = _ptr(loss.hess, "hess_c")
+    apply = _ptr(_pf_apply, "pf")
+    if not nonprincipal:
+
+        @numba.njit(error_model="numpy")
+        def pf(theta, h):
+            return apply(grad(theta), hess(theta), h)
+
+        return pf
+    tgg = _ptr(loss.tgg, "grad_c")
+
+    @numba.njit(error_model="numpy")
+    def pf_np(theta, h):
+        out = apply(grad(theta), hess(theta), h)
+        t = tgg(theta)
+        c = h * h / 12.0
+        for i in range(out.shape[0]):
+            out[i] -= c * t[i]
+        return out
+
+    return pf_np
+
+
+def _make_pf_continued(loss: CompiledLoss, nonprincipal: bool):
+    """PF field on the augmented state y = (θ, z_ref, log(1 − z_ref), has_ref) (constant references)."""
+    n = loss.n
+    grad = _ptr(loss.grad, "grad_c")
+    hess = _ptr(loss.hess, "hess_c")
+    apply = _ptr(_pf_apply_ref, "pf_ref")
+    if not nonprincipal:
+
+        @numba.njit(error_model="numpy")
+        def pf_continued(y, h):
+            th = y[:n].copy()
+            f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : 3 * n].copy(), y[3 * n].real != 0.0)
+            out = np.zeros(3 * n + 1, dtype=np.complex128)
+            for i in range(n):
+                out[i] = f[i]
+            return out
+
+        return pf_continued
+    tgg = _ptr(loss.tgg, "grad_c")
+
+    @numba.njit(error_model="numpy")
+    def pf_np_continued(y, h):
+        th = y[:n].copy()
+        f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : 3 * n].copy(), y[3 * n].real != 0.0)
+        t = tgg(th)
+        c = h * h / 12.0
+        out = np.zeros(3 * n + 1, dtype=np.complex128)
+        for i in range(n):
+            out[i] = f[i] - c * t[i]
+        return out
+
+    return pf_np_continued
+
+
+def _make_flipped(loss: CompiledLoss):
+    grad = _ptr(loss.grad, "grad_f")
+    hess = _ptr(loss.hess, "hess_f")
+    apply = _ptr(_flipped_apply, "flipped")
+
+    @numba.njit(error_model="numpy")
+    def flipped(theta, h):
+        return apply(grad(theta), hess(theta))
+
+    return flipped
+
+
+def _field(loss: CompiledLoss, flow: str, order, general: bool = False):
+    key = (loss.expr, loss.params, flow, order, general)
+    f = _FIELDS.get(key)
+    if f is not None:
+        return f
+    if flow in _BEA_ORDER or flow == "bea":
+        k = _BEA_ORDER.get(flow, order)
+        f = modified_field(loss.expr, loss.params, order=k).compile()
+    elif flow == "positive":
+        f = compile_exprs(loss.grad_exprs, loss.params, (step_symbol(),), name="positive_flow")
+    elif flow == "flipped":
+        f = _make_flipped(loss)
+    else:
+        f = _make_pf(loss, nonprincipal=(flow == "pf+np"), general=general)
+    _FIELDS[key] = f
+    return f
+
+
+_MAX_HALVINGS = 12
+# attempted steps allowed per GD step in one segment: a normal step takes tens; far more means the
+# path is stuck on a branch cut of the fixed branch (only possible in a segment that starts real)
+_SEGMENT_STEPS = 500
+
+
+def _refs(loss: CompiledLoss, theta, h, zref, lref, has_ref):
+    """References at θ: none for a real θ (real eigenvalues take the seed's branch)."""
+    n = loss.n
+    if np.all(theta.imag == 0.0):
+        return np.zeros(n, dtype=np.complex128), np.zeros(n, dtype=np.complex128), False
+    H = np.asarray(loss.hess(theta), dtype=np.complex128)
+    if not np.all(np.isfinite(H)):
+        return None
+    z, L = _references(H, h, zref, lref, has_ref)
+    return z, L, True
+
+
+def _pf_trajectory(loss: CompiledLoss, rhs, theta0, h, steps, rtol, atol, method, max_steps):
+    """Integrate the PF GD step by GD step, continuing the branch of every log(1 − hλ_i).
+
+    Each segment carries references (z_i, log(1 − z_i)) taken at its start in the (constant) extra
+    state components; inside it each eigenvalue takes the branch nearest to its reference.  A
+    segment in which some arg(1 − z) would turn by more than 3π/4 is cut short by the field (NaN)
+    and the remainder is split in halves, so the branch followed is the continuous one.
+    """
+    n = loss.n
+    out = np.empty((steps + 1, n), dtype=np.complex128)
+    theta = theta0.astype(np.complex128)
+    out[0] = theta
+    zref, lref, has_ref = _refs(loss, theta, h, np.zeros(n, complex), np.zeros(n, complex), False)
+    budget = int(max_steps)
+    k, t, length = 0, 0.0, h
+    while k < steps:
+        t_end = (k + 1) * h
+        t_next = t_end if t + 1.01 * length >= t_end else t + length
+        y0 = np.concatenate([theta, zref, lref, [1.0 if has_ref else 0.0]])
+        sol = solve(rhs, y0, [t, t_next], h, method=method, rtol=rtol, atol=atol,
+                    max_steps=max(1, min(budget, _SEGMENT_STEPS)), on_failure="return")
+        budget -= sol.nsteps
+        if sol.status == 0:
+            theta = sol.y[1, :n].copy()
+            t = t_next
+            refs = _refs(loss, theta, h, zref, lref, has_ref)
+            if refs is None:
+                raise IntegrationError(
+                    f"principal flow diverged: the Hessian is not finite at t = {t!r} (GD step {t / h:.4g})", t=t
+                )
+            zref, lref, has_ref = refs
+            if t_next == t_end:
+                k += 1
+                out[k] = theta
+                length = min(h, 2.0 * length)
+            continue
+        if budget <= 0 or length < h * 2.0**-_MAX_HALVINGS:
+            H = np.asarray(loss.hess(theta), dtype=np.complex128)
+            zs = h * np.linalg.eigvals(H) if np.all(np.isfinite(H)) else H.ravel()
+            raise IntegrationError(
+                f"principal flow stopped at t = {sol.t_fail!r} (GD step {sol.t_fail / h:.4g}): {sol.message}; "
+                f"h*eigenvalues of the Hessian at t = {t!r}: {np.array2string(zs, precision=4)}",
+                t=float(sol.t_fail),
+            )
+        length *= 0.5
+    return out
+
+
+def _check_flow(flow, order):
+    if not isinstance(flow, str) or flow not in FLOWS:
+        raise UnknownMethodError(f"unknown flow {flow!r}; known flows: {', '.join(FLOWS)}")
+    if flow == "bea":
+        if order is None:
+            raise InvalidOrderError("flow='bea' needs the truncation order: trajectory(..., flow='bea', order=n)")
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
+            raise InvalidOrderError(f"order must be a non-negative integer, got {order!r}")
+        return int(order)
+    if order is not None:
+        raise InvalidInputError(f"order applies only to flow='bea' (flow {flow!r} has a fixed field)")
+    return None
+
+
+def flow_field(E, params, flow: str = "pf", *, order: int | None = None):
+    """The numba field ``f(theta, h) -> ndarray`` of a flow (see the module table).
+
+    The result can be passed to :func:`bea.integrate.solve` (with ``p = h``) or called directly;
+    the PF fields take and return complex128 ``theta``, the others float64.
+    """
+    order = _check_flow(flow, order)
+    return _field(compile_loss(E, params), flow, order)
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------
+
+
+def gd(E, params, theta0, h, steps, *, on_failure: str = "raise") -> np.ndarray:
+    """Gradient descent θ_{k+1} = θ_k − h∇E(θ_k); returns the iterates, shape (steps+1, n), float64.
+
+    The loop runs in numba over the compiled gradient (:func:`bea.loss.compile_loss`).
+
+    Parameters
+    ----------
+    E, params : sympy loss and its parameter symbols (or a :class:`~bea.loss.CompiledLoss`)
+    theta0 : (n,) finite start;  h : step size > 0;  steps : number of steps ≥ 0
+    on_failure : ``"raise"`` (default): an iterate that overflows to ±inf/NaN raises
+        :class:`bea.IntegrationError` naming the step k and time t = k·h (``.t``);
+        ``"return"``: the array is returned with the non-finite iterate k and NaN rows after it.
+    """
+    if on_failure not in ("raise", "return"):
+        raise InvalidInputError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
+    loss = compile_loss(E, params)
+    theta0 = check_theta0(theta0, loss.n)
+    h = check_step(h)
+    steps = check_steps(steps)
+    out, bad = _run_gd(loss.grad, np.ascontiguousarray(theta0), h, steps)
+    if bad >= 0:
+        if on_failure == "raise":
+            raise IntegrationError(
+                f"gradient descent diverged: iterate {bad} (t = {bad * h!r}) is not finite "
+                f"(last finite iterate {out[bad - 1]}); a smaller step h may converge",
+                t=bad * h,
+            )
+        out[bad + 1 :] = np.nan
+    return out
+
+
+def trajectory(
+    E,
+    params,
+    theta0,
+    h,
+    steps,
+    flow: str = "pf",
+    *,
+    order: int | None = None,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    method: str = "dop853",
+    max_steps: int = 1_000_000,
+) -> np.ndarray:
+    r"""A continuous model of GD sampled at the GD times t = k·h, k = 0..steps; shape (steps+1, n).
+
+    Parameters
+    ----------
+    E, params : sympy loss and its parameter symbols
+    theta0 : (n,) finite start;  h : the GD step size (> 0; a parameter of the field);  steps ≥ 0
+    flow : one of :data:`FLOWS` (see the module docstring for each field)
+    order : truncation order of the BEA field for ``flow="bea"`` (``"ngf"``/``"igr"``/``"third"``
+        are orders 0/1/2); not accepted for other flows
+    rtol, atol, method, max_steps : passed to :func:`bea.integrate.solve` (``"dop853"`` or ``"dopri5"``)
+
+    Returns
+    -------
+    complex128 for ``"pf"`` and ``"pf+np"`` (the real part is the model of GD; on a quadratic it
+    equals GD), float64 otherwise.
+
+    Raises
+    ------
+    UnknownMethodError (unknown flow or method), InvalidOrderError, InvalidInputError (bad theta0,
+    h, steps, tolerances), IntegrationError when the flow diverges — its ``.t`` is the time reached.
+    """
+    order = _check_flow(flow, order)
+    loss = compile_loss(E, params)
+    theta0 = check_theta0(theta0, loss.n)
+    h = check_step(h)
+    steps = check_steps(steps)
+    dtype = np.complex128 if flow in COMPLEX_FLOWS else np.float64
+    y0 = theta0.astype(dtype)
+    if steps == 0:
+        return y0[None, :].copy()
+    if flow in COMPLEX_FLOWS and not _is_quadratic(loss):
+        key = (loss.expr, loss.params, flow, "continued")
+        rhs = _FIELDS.get(key)
+        if rhs is None:
+            rhs = _FIELDS[key] = _make_pf_continued(loss, nonprincipal=(flow == "pf+np"))
+        return _pf_trajectory(loss, rhs, theta0, h, steps, rtol, atol, method, max_steps)
+    rhs = _field(loss, flow, order)
+    t_eval = h * np.arange(steps + 1, dtype=np.float64)
+    try:
+        sol = solve(rhs, y0, t_eval, h, method=method, rtol=rtol, atol=atol, max_steps=max_steps)
+    except IntegrationError as exc:
+        step = "" if exc.t is None or not math.isfinite(exc.t) else f" (GD step {exc.t / h:.4g})"
+        raise IntegrationError(f"flow {flow!r} with h = {h!r}: {exc}{step}", t=exc.t) from None
+    return sol.y
+
+
+def _check_point(theta, n, name="theta"):
+    arr = np.asarray(theta)
+    if arr.dtype.kind not in "biufc":
+        raise InvalidInputError(f"{name} must be a vector of {n} numbers, got {theta!r}")
+    arr = np.array(arr, dtype=np.complex128).reshape(-1) if arr.ndim == 0 and n == 1 else np.array(arr, dtype=np.complex128)
+    if arr.shape != (n,):
+        raise InvalidInputError(f"{name} must have shape ({n},) (one value per parameter), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"{name} must be finite, got {arr}")
+    return arr
+
+
+def pf_field(E, params, theta, h, *, nonprincipal: bool = False) -> np.ndarray:
+    r"""The principal-flow field Σ_i α(hλ_i)(gᵀu_i)u_i at θ (real or complex), complex128 (n,).
+
+    With ``nonprincipal=True`` the PF+NP field of Eq. 14 (PF − h²/12 T(g,g)).  Evaluated exactly as
+    :func:`trajectory` does (general path: ``eigh`` for real θ, complex eigendecomposition for
+    complex θ; α with the cut off the real axis and |1 − hλ| floored at ε — module docstring).
+    """
+    loss = compile_loss(E, params)
+    theta = _check_point(theta, loss.n)
+    h = check_step(h)
+    f = _field(loss, "pf+np" if nonprincipal else "pf", None, general=True)
+    return f(theta, h)
+
+
+def pf_closed_form(A, b, theta0, h, t) -> np.ndarray:
+    r"""Exact PF solution for E = ½θᵀAθ + bᵀθ (Remark 3.1), complex128.
+
+    In the eigenbasis A = Σ λ_i u_i u_iᵀ the PF is ċ_i = r_i c_i + α(hλ_i) β_i with c_i = θᵀu_i,
+    β_i = bᵀu_i and r_i = log(1 − hλ_i)/h = λ_i α(hλ_i), so
+
+        c_i(t) = e^{r_i t} c_i(0) + β_i (e^{r_i t} − 1)/λ_i      ((e^{r t} − 1)/λ → −t for λ = 0)
+
+    and e^{r_i kh} = (1 − hλ_i)^k: GD exactly at t = k·h.  (The seed prints the b-term as
+    t·Σ α(hλ_i) bᵀu_i u_i, which is only its first-order part; it is exact for b = 0.)  hλ_i = 1 is
+    exact here: e^{r t} = 0 for t > 0.
+
+    Parameters
+    ----------
+    A : (n, n) real symmetric;  b : (n,) or None (zero);  theta0 : (n,);  h > 0
+    t : time ≥ 0 or 1-D array of times
+
+    Returns
+    -------
+    (n,) for scalar ``t``, (len(t), n) for an array.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise InvalidInputError(f"A must be a square (n, n) matrix, got shape {A.shape}")
+    if not np.all(np.isfinite(A)) or not np.allclose(A, A.T, rtol=1e-12, atol=1e-14 * max(1.0, np.abs(A).max())):
+        raise InvalidInputError("A must be finite and symmetric")
+    n = A.shape[0]
+    b = np.zeros(n) if b is None else check_theta0(b, n, name="b")
+    theta0 = check_theta0(theta0, n)
+    h = check_step(h)
+    t_arr = np.asarray(t, dtype=np.float64)
+    scalar = t_arr.ndim == 0
+    t_arr = np.atleast_1d(t_arr)
+    if t_arr.ndim != 1 or not np.all(np.isfinite(t_arr)) or np.any(t_arr < 0):
+        raise InvalidInputError(f"t must be a finite time >= 0 or a 1-D array of them, got {t!r}")
+    lam, U = np.linalg.eigh(0.5 * (A + A.T))
+    c0, beta = U.T @ theta0, U.T @ b
+    r = pf_rates(lam, h)  # −inf + 0j where hλ = 1
+    onestep = np.isneginf(r.real)
+    tt = t_arr[:, None]
+    with np.errstate(invalid="ignore", over="ignore"):
+        x = np.where(onestep, 0.0, r) * tt  # placeholder 0 where the rate is −inf
+        growth = np.where(onestep, (tt == 0.0).astype(float), np.exp(x))
+        # (e^{rt} − 1)/λ = α t·φ1(rt), φ1(x) = expm1(x)/x, φ1(0) = 1: no cancellation for small λ
+        small = np.abs(x) < 1e-300
+        phi1 = np.where(small, 1.0, np.expm1(x) / np.where(small, 1.0, x))
+        alpha_h = np.where(lam == 0.0, -1.0, r / np.where(lam == 0.0, 1.0, lam))
+        kappa = np.where(onestep, np.where(tt == 0.0, 0.0, -1.0 / np.where(onestep, lam, 1.0)), alpha_h * tt * phi1)
+    coords = growth * c0 + kappa * beta
+    out = coords @ U.T.astype(np.complex128)
+    return out[0] if scalar else out
