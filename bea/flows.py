@@ -338,7 +338,9 @@ _SIGS = {
     "grad_c": _C1(_C1), "hess_c": _C2(_C1), "grad_f": _F1(_F1), "hess_f": _F2(_F1),
     "pf": _C1(_C1, _C2, _f8),
     "pf_ref": _C1(_C1, _C2, _f8, _C1, _C1, types.boolean),
-    "pf_fixed": _C1(_C1, _F1, _F2, _f8),
+    # the eigenpairs of a constant Hessian are captured by the closure: numba freezes them read-only
+    "pf_fixed": _C1(_C1, types.Array(types.float64, 1, "C", readonly=True),
+                    types.Array(types.float64, 2, "C", readonly=True), _f8),
     "flipped": _F1(_F1, _F2),
 }
 _POINTERS: dict = {}

@@ -1,0 +1,222 @@
+r"""Drift-adjusted learning rates (DAL) of seed 002 (Rosca et al. 2023, Sect. 6–7), on any sympy loss.
+
+One GD step drifts from the negative gradient flow by (h²/2)·H(θ′)g(θ′) (Thm 6.1); balancing this
+drift against the step's signal h‖g‖ gives the drift-adjusted learning rate
+
+    DAL      h = 2/‖Hĝ‖,   ĝ = g/‖g‖                                  (Eq. 18)
+    DAL-p    h = 2/‖Hĝ‖^p                                              (Eq. 19)
+    momentum v_t = m·v_{t−1} − (c/‖Hĝ‖^p)·g(θ_{t−1}),  θ_t = θ_{t−1} + v_t   (Eqs. 20–21; c = ½ in Eq. 21)
+    per-parameter  h_j = c/r_j^p,  r_j = |(Hg)_j| / |g_j|
+
+Per-parameter DAL: the seed (Sect. 7) proposes to "use the per parameter information provided by
+Hg" without printing a formula (its details are in an appendix that is not part of the seed text).
+We use the coordinate-wise version of the seed's signal-to-noise argument: the step of parameter j
+moves it by h_j|g_j| while the drift moves it by (h_j²/2)|(Hg)_j|, and their ratio is 1 at
+h_j = 2|g_j|/|(Hg)_j| = 2/r_j — on a diagonal quadratic r_j = λ_j, i.e. each coordinate gets the
+step 2/λ_j, as global DAL gives 2/λ along an eigenvector.  A coordinate with g_j = 0 does not move.
+
+Hessian-vector products: Hg is compiled once per loss as the symbolic Σ_j ∂²E/∂θ_i∂θ_j·∂E/∂θ_j
+(the gradient of ½‖g‖²), so no Hessian matrix is formed at run time; the symbolic expression has
+n² terms, which is fine for the losses bea handles symbolically (tens of parameters).
+
+Non-finite cases are explicit: a step size that is infinite (‖Hĝ‖ = 0 with g ≠ 0, e.g. a loss that
+is linear along g) is capped at ``max_lr`` (default: raise :class:`bea.IntegrationError` naming the
+step); at g = 0 the iterate is stationary and the recorded rate is ``max_lr`` (inf by default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from bea._checks import check_steps, check_theta0
+from bea.codegen import compile_exprs
+from bea.errors import IntegrationError, InvalidInputError
+from bea.loss import CompiledLoss, compile_loss
+
+__all__ = ["DALResult", "dal", "dal_p", "dal_momentum", "dal_per_parameter", "dal_learning_rate", "hvp_kernel"]
+
+_HG: dict = {}
+
+
+def hvp_kernel(E, params=None):
+    """The compiled kernel θ ↦ H(θ)g(θ) (shape (n,)) of a loss, built once per loss."""
+    loss = E if isinstance(E, CompiledLoss) else compile_loss(E, params)
+    key = (loss.expr, loss.params)
+    k = _HG.get(key)
+    if k is None:
+        g = loss.grad_exprs
+        exprs = [sp.Add(*[loss.hess_expr[i, j] * g[j] for j in range(loss.n)]) for i in range(loss.n)]
+        k = _HG[key] = compile_exprs(exprs, loss.params, name="loss_hg")
+    return k
+
+
+@dataclass(frozen=True, eq=False)
+class DALResult:
+    """A DAL run.
+
+    Attributes
+    ----------
+    method : "dal", "dal-p", "dal-momentum" or "dal-per-parameter"
+    thetas : (steps+1, n) iterates;  losses : (steps+1,) E(θ_k)
+    lrs : (steps,) learning rate used at step k (``(steps, n)`` for per-parameter DAL)
+    drift_normalized : (steps,) ‖H(θ_k)ĝ(θ_k)‖ (NaN where g = 0)
+    p, numerator, momentum : the settings
+    """
+
+    method: str
+    thetas: np.ndarray
+    losses: np.ndarray
+    lrs: np.ndarray
+    drift_normalized: np.ndarray
+    p: float
+    numerator: float
+    momentum: float
+
+    def summary(self) -> str:
+        lr = self.lrs
+        return (
+            f"{self.method} (p = {self.p:g}, c = {self.numerator:g}, momentum = {self.momentum:g}), "
+            f"{len(self.thetas) - 1} steps: E {self.losses[0]:.6g} -> {self.losses[-1]:.6g}; "
+            f"learning rate in [{np.nanmin(lr):.4g}, {np.nanmax(lr):.4g}], final {np.ravel(lr[-1]) if lr.size else '-'}"
+        )
+
+    def plot(self, **kwargs):
+        """Loss and learning-rate traces (:func:`bea.plot.dal_traces`)."""
+        from bea.plot import dal_traces
+
+        return dal_traces(self, **kwargs)
+
+
+def _check_real(name, value, *, positive=False, allow_inf=False):
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be a real number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a real number, got {value!r}") from None
+    if math.isnan(v) or (math.isinf(v) and not allow_inf) or (positive and v <= 0):
+        raise InvalidInputError(f"{name} must be {'> 0' if positive else 'finite'}, got {value!r}")
+    return v
+
+
+def dal_learning_rate(E, params, theta, *, p: float = 1.0, numerator: float = 2.0) -> float:
+    """The DAL-p learning rate c/‖H(θ)ĝ(θ)‖^p at one point (c = 2: Eq. 18/19); inf where ‖Hĝ‖ = 0."""
+    p = _check_real("p", p)
+    c = _check_real("numerator", numerator, positive=True)
+    loss = compile_loss(E, params)
+    theta = check_theta0(theta, loss.n, name="theta")
+    g = loss.grad(theta)
+    gn = float(np.linalg.norm(g))
+    if gn == 0.0:
+        return math.inf
+    d = float(np.linalg.norm(hvp_kernel(loss)(theta))) / gn
+    return math.inf if d == 0.0 else c / d**p
+
+
+def dal(
+    E,
+    params,
+    theta0,
+    steps: int,
+    *,
+    p: float = 1.0,
+    numerator: float = 2.0,
+    momentum: float = 0.0,
+    per_parameter: bool = False,
+    max_lr: float = math.inf,
+) -> DALResult:
+    r"""Gradient descent with a drift-adjusted learning rate (module docstring for the formulas).
+
+    Parameters
+    ----------
+    E, params : sympy loss and parameters (or a :class:`~bea.loss.CompiledLoss`)
+    theta0 : (n,) finite start;  steps : number of updates ≥ 0
+    p : power of ‖Hĝ‖ (1: DAL, Eq. 18; 0.5: the seed's recommended DAL-0.5, Eq. 19)
+    numerator : c in c/‖Hĝ‖^p (2 in Eqs. 18–19)
+    momentum : m in Eqs. 20–21 (0: plain DAL)
+    per_parameter : h_j = c/r_j^p with r_j = |(Hg)_j|/|g_j| instead of one global rate
+    max_lr : cap on the learning rate (inf: an infinite rate raises :class:`bea.IntegrationError`)
+
+    Returns
+    -------
+    DALResult
+    """
+    loss = compile_loss(E, params)
+    theta = check_theta0(theta0, loss.n)
+    steps = check_steps(steps)
+    p = _check_real("p", p)
+    c = _check_real("numerator", numerator, positive=True)
+    m = _check_real("momentum", momentum)
+    if not 0.0 <= m < 1.0:
+        raise InvalidInputError(f"momentum must be in [0, 1), got {momentum!r}")
+    cap = _check_real("max_lr", max_lr, positive=True, allow_inf=True)
+    grad, hg = loss.grad, hvp_kernel(loss)
+    n = loss.n
+    thetas = np.empty((steps + 1, n))
+    thetas[0] = theta
+    lrs = np.empty((steps, n) if per_parameter else steps)
+    drift = np.empty(steps)
+    v = np.zeros(n)
+    for k in range(steps):
+        g = grad(theta)
+        Hg = hg(theta)
+        gn = math.hypot(*g) if n <= 16 else float(np.linalg.norm(g))
+        with np.errstate(over="ignore", invalid="ignore"):
+            drift[k] = float(np.linalg.norm(Hg)) / gn if gn > 0.0 else math.nan
+        if per_parameter:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.abs(Hg) / np.abs(g)
+                lr = np.where(g == 0.0, cap, np.minimum(cap, c / r**p))
+            bad = ~np.isfinite(lr) & (g != 0.0)
+        else:
+            if gn == 0.0:
+                lr = cap
+            else:
+                d = drift[k]
+                lr = min(cap, c / d**p) if d > 0.0 else cap
+            bad = np.array([not math.isfinite(lr) and gn > 0.0])
+        if np.any(bad):
+            raise IntegrationError(
+                f"DAL step {k}: the learning rate is infinite (H g = 0 along a nonzero gradient at θ = {theta}); "
+                "pass max_lr to cap it",
+                t=float(k),
+            )
+        with np.errstate(invalid="ignore", over="ignore"):
+            step = np.where(g == 0.0, 0.0, lr * g)  # g = 0 with lr = inf would give NaN
+        v = m * v - step
+        theta = theta + v
+        if not np.all(np.isfinite(theta)):
+            raise IntegrationError(f"DAL diverged: iterate {k + 1} is not finite", t=float(k + 1))
+        thetas[k + 1] = theta
+        lrs[k] = lr
+    losses = np.array([loss.value(th) for th in thetas])
+    if per_parameter:
+        method = "dal-per-parameter"
+    elif m > 0.0:
+        method = "dal-momentum"
+    else:
+        method = "dal" if p == 1.0 else "dal-p"
+    return DALResult(method=method, thetas=thetas, losses=losses, lrs=lrs, drift_normalized=drift,
+                     p=p, numerator=c, momentum=m)
+
+
+def dal_p(E, params, theta0, steps: int, p: float = 0.5, **kwargs) -> DALResult:
+    """DAL-p, h = 2/‖Hĝ‖^p (Eq. 19); p = 0.5 is the seed's recommendation (Remark 6.2)."""
+    return dal(E, params, theta0, steps, p=p, **kwargs)
+
+
+def dal_momentum(E, params, theta0, steps: int, m: float = 0.9, *, p: float = 1.0, numerator: float = 0.5, **kwargs) -> DALResult:
+    """DAL with momentum, Eqs. 20–21: v_t = m v_{t−1} − g/(2‖Hĝ‖^p), θ_t = θ_{t−1} + v_t.
+
+    The default ``numerator = 0.5`` is Eq. 21 as printed (1/(2‖Hĝ‖)); pass 2 for the rate of Eq. 18.
+    """
+    return dal(E, params, theta0, steps, p=p, numerator=numerator, momentum=m, **kwargs)
+
+
+def dal_per_parameter(E, params, theta0, steps: int, **kwargs) -> DALResult:
+    """Per-parameter DAL: h_j = c/(|(Hg)_j|/|g_j|)^p (see the module docstring for the definition)."""
+    return dal(E, params, theta0, steps, per_parameter=True, **kwargs)
