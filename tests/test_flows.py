@@ -1,0 +1,438 @@
+"""GD and its flows against independent routes: design.md §3 reference values, closed forms, scipy.
+
+Every check compares bea with something computed another way: GD itself (the definition), the
+closed-form solutions of linear flows, scipy's solve_ivp on a field built directly with sympy, or
+scipy's matrix logarithm for the principal-flow field.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.linalg
+import sympy as sp
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+
+import bea
+from bea import flows
+from bea.errors import BEAError, IntegrationError, InvalidInputError, InvalidOrderError, UnknownMethodError
+from bea.flows import FLOWS, gd, pf_closed_form, pf_field, trajectory
+
+x, y, z = sp.symbols("x y z")
+P2 = [x, y]
+QUAD = x**2 + y**2 / 100  # H = diag(2, 0.02)
+H_QUAD = np.diag([2.0, 0.02])
+THETA0 = np.array([-0.35, -0.2])
+HALF = z**2 / 2
+ROSEN10 = (1 - x) ** 2 + 10 * (y - x**2) ** 2
+ROSEN = (1 - x) ** 2 + 100 * (y - x**2) ** 2
+
+# a fixed non-diagonal quadratic ½θᵀAθ + bᵀθ with eigenvalues 2, 0.7, −0.3 (one compile for many tests)
+_rot = np.linalg.qr(np.array([[1.0, 0.3, -0.2], [0.1, 1.0, 0.4], [-0.5, 0.2, 1.0]]))[0]
+A3 = _rot @ np.diag([2.0, 0.7, -0.3]) @ _rot.T
+A3 = 0.5 * (A3 + A3.T)
+B3 = np.array([0.3, -0.1, 0.2])
+P3 = sp.symbols("a0:3")
+QUAD3 = sum(sp.Float(A3[i, j]) * P3[i] * P3[j] for i in range(3) for j in range(3)) / 2 + sum(
+    sp.Float(B3[i]) * P3[i] for i in range(3)
+)
+
+
+def gd_linear(A, b, theta0, h, steps):
+    """GD on ½θᵀAθ + bᵀθ in plain numpy (the definition, independent of bea)."""
+    out = [np.asarray(theta0, float)]
+    for _ in range(steps):
+        out.append(out[-1] - h * (A @ out[-1] + b))
+    return np.array(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# design.md §3 reference values
+# --------------------------------------------------------------------------------------------------
+
+
+def test_reference_unstable_step_h105():
+    """h = 1.05 (hλ₀ = 2.1 > 2): GD = PF = (0.5636785, −0.17986367) after 5 steps."""
+    g = gd(QUAD, P2, THETA0, 1.05, 5)
+    np.testing.assert_allclose(g[-1], [0.5636785, -0.17986367], rtol=1e-7)
+    np.testing.assert_allclose(g, gd_linear(H_QUAD, 0, THETA0, 1.05, 5), rtol=1e-15)
+    pf = trajectory(QUAD, P2, THETA0, 1.05, 5, flow="pf")
+    assert pf.dtype == np.complex128 and pf.shape == (6, 2)
+    np.testing.assert_allclose(pf.real, g, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(pf.imag, 0.0, atol=1e-8)
+    # the closed form of Remark 3.1 is exact: GD at t = kh
+    cf = pf_closed_form(2 * np.diag([1.0, 0.01]), None, THETA0, 1.05, 1.05 * np.arange(6))
+    np.testing.assert_allclose(cf.real, g, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(cf.imag, 0.0, atol=1e-12)
+
+
+def test_reference_long_run_h09():
+    """h = 0.9, 200 steps: GD = PF ≈ (−1.45e−20, −5.28844e−3); IGR −5.29052e−3; NGF −5.46474e−3."""
+    h, steps = 0.9, 200
+    g = gd(QUAD, P2, THETA0, h, steps)
+    assert g[-1, 0] == pytest.approx(-1.45e-20, rel=2e-3)
+    assert g[-1, 1] == pytest.approx(-5.28844e-3, rel=1e-6)
+    pf = trajectory(QUAD, P2, THETA0, h, steps, flow="pf")
+    np.testing.assert_allclose(pf.real, g, rtol=1e-7, atol=1e-12)
+    igr = trajectory(QUAD, P2, THETA0, h, steps, flow="igr")
+    ngf = trajectory(QUAD, P2, THETA0, h, steps, flow="ngf")
+    assert igr.dtype == np.float64 and ngf.dtype == np.float64
+    assert igr[-1, 1] == pytest.approx(-5.29052e-3, rel=1e-6)
+    assert ngf[-1, 1] == pytest.approx(-5.46474e-3, rel=1e-6)
+    # closed forms of the linear flows: NGF rate −λ, IGR rate −λ(1 + hλ/2)
+    t = h * np.arange(steps + 1)
+    lam = np.diag(H_QUAD)
+    np.testing.assert_allclose(ngf[:, 1], THETA0[1] * np.exp(-lam[1] * t), rtol=1e-8)
+    np.testing.assert_allclose(igr[:, 1], THETA0[1] * np.exp(-lam[1] * (1 + h * lam[1] / 2) * t), rtol=1e-8)
+    cf = pf_closed_form(H_QUAD, None, THETA0, h, t[-1])
+    assert cf[0].real == pytest.approx(-1.45e-20, rel=2e-3)
+    assert cf[1].real == pytest.approx(-5.28844e-3, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "h,steps,gd_value",
+    [(1.5, 1, -0.5), (2.5, 5, (-1.5) ** 5)],
+)
+def test_reference_one_dimensional(h, steps, gd_value):
+    """E = z²/2, z0 = 1: GD = PF = −0.5 at h = t = 1.5 and −7.59375 at h = 2.5, t = 12.5."""
+    g = gd(HALF, [z], [1.0], h, steps)
+    assert g[-1, 0] == pytest.approx(gd_value, rel=1e-15)
+    pf = trajectory(HALF, [z], [1.0], h, steps, flow="pf")
+    assert pf[-1, 0].real == pytest.approx(gd_value, rel=1e-8)
+    assert abs(pf[-1, 0].imag) < 1e-8 * abs(gd_value)
+
+
+def test_reference_one_dimensional_ngf_igr():
+    """E = z²/2, h = t = 1.5: NGF = e^{−1.5} = 0.223130, IGR = e^{−2.625} = 0.072440."""
+    ngf = trajectory(HALF, [z], [1.0], 1.5, 1, flow="ngf")
+    igr = trajectory(HALF, [z], [1.0], 1.5, 1, flow="igr")
+    assert ngf[-1, 0] == pytest.approx(0.223130, abs=5e-7)
+    assert ngf[-1, 0] == pytest.approx(math.exp(-1.5), rel=1e-9)
+    assert igr[-1, 0] == pytest.approx(0.072440, abs=5e-7)
+    assert igr[-1, 0] == pytest.approx(math.exp(-2.625), rel=1e-9)
+
+
+def test_pf_rate_reference_in_diagnostics():
+    """log(1 − hλ₀)/h at h = 1.05, λ₀ = 2 is 0.090772 + 2.991993i."""
+    d = bea.principal.diagnostics(QUAD, P2, THETA0, 1.05)
+    assert d.rates[0].real == pytest.approx(0.090772, abs=5e-7)
+    assert d.rates[0].imag == pytest.approx(2.991993, abs=5e-7)
+
+
+# --------------------------------------------------------------------------------------------------
+# PF = GD on quadratics (Remark 3.1), also for unstable steps
+# --------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25)
+@given(
+    h=st.floats(0.05, 1.3),
+    theta0=st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3),
+    steps=st.integers(0, 6),
+)
+@example(h=0.75, theta0=[1.0, -0.5, 0.3], steps=6)  # hλ₀ = 1.5 ∈ (1, 2)
+@example(h=1.25, theta0=[0.2, 1.0, -1.0], steps=5)  # hλ₀ = 2.5 > 2: GD diverges, PF too
+def test_pf_equals_gd_on_a_quadratic(h, theta0, steps):
+    """Re PF(kh) = GD_k on ½θᵀAθ + bᵀθ (eigenvalues 2, 0.7, −0.3; hλ₀ from 0.1 to 2.6)."""
+    assume(abs(h * 2.0 - 1.0) > 1e-3 and abs(h * 0.7 - 1.0) > 1e-3)  # hλ = 1 has its own test
+    ref = gd_linear(A3, B3, theta0, h, steps)
+    scale = max(1.0, np.abs(ref).max())
+    np.testing.assert_allclose(gd(QUAD3, P3, theta0, h, steps), ref, rtol=1e-12, atol=1e-13 * scale)
+    pf = trajectory(QUAD3, P3, theta0, h, steps, flow="pf")
+    np.testing.assert_allclose(pf.real, ref, rtol=1e-7, atol=1e-8 * scale)
+    np.testing.assert_allclose(pf.imag, 0.0, atol=1e-7 * scale)
+    cf = pf_closed_form(A3, B3, theta0, h, h * np.arange(steps + 1))
+    np.testing.assert_allclose(cf.real, ref, rtol=1e-10, atol=1e-11 * scale)
+
+
+@settings(max_examples=30)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(1, 5),
+    h=st.floats(0.05, 3.0),
+    steps=st.integers(0, 8),
+)
+def test_closed_form_equals_gd_on_random_quadratics(seed, n, h, steps):
+    """The Remark 3.1 solution (with the b-term done right) lands on GD at t = kh, any A, b."""
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(n, n))
+    A = (M + M.T) / 2
+    b = rng.normal(size=n)
+    theta0 = rng.normal(size=n)
+    assume(np.min(np.abs(h * np.linalg.eigvalsh(A) - 1.0)) > 1e-6)
+    ref = gd_linear(A, b, theta0, h, steps)
+    cf = pf_closed_form(A, b, theta0, h, h * np.arange(steps + 1))
+    scale = max(1.0, np.abs(ref).max())
+    np.testing.assert_allclose(cf.real, ref, rtol=1e-9, atol=1e-10 * scale)
+    np.testing.assert_allclose(cf.imag, 0.0, atol=1e-9 * scale)
+
+
+def test_closed_form_solves_the_pf():
+    """d/dt of the closed form equals the PF field φ(hA)(Aθ + b), φ(hA) from scipy's logm."""
+    h, t = 0.8, 1.3  # hλ₀ = 1.6: complex
+    phi = scipy.linalg.logm(np.eye(3) - h * A3) @ np.linalg.inv(h * A3)
+    theta = pf_closed_form(A3, B3, [0.4, -0.2, 0.1], h, t)
+    eps = 1e-6
+    deriv = (pf_closed_form(A3, B3, [0.4, -0.2, 0.1], h, t + eps) - pf_closed_form(A3, B3, [0.4, -0.2, 0.1], h, t - eps)) / (2 * eps)
+    np.testing.assert_allclose(deriv, phi @ (A3 @ theta + B3), rtol=1e-7, atol=1e-8)
+
+
+def test_one_step_direction_h_lambda_equal_one():
+    """hλ = 1: GD lands on the minimiser's coordinate in one step; the PF does (to rounding), no NaN."""
+    pf = trajectory(HALF, [z], [1.0], 1.0, 4, flow="pf")
+    assert np.all(np.isfinite(pf))
+    np.testing.assert_allclose(pf[1:].real, 0.0, atol=1e-11)
+    # 2-D: λ₀ = 2 at h = 0.5 collapses, λ₁ = 0.02 keeps its GD factor 0.99
+    pf2 = trajectory(QUAD, P2, THETA0, 0.5, 3, flow="pf")
+    g2 = gd(QUAD, P2, THETA0, 0.5, 3)
+    assert np.all(np.isfinite(pf2))
+    np.testing.assert_allclose(pf2.real, g2, atol=1e-11)
+    cf = pf_closed_form(H_QUAD, None, THETA0, 0.5, [0.0, 0.5, 1.0])
+    assert cf[1, 0] == 0.0 and cf[2, 0] == 0.0 and cf[0, 0] == THETA0[0]
+    # with b ≠ 0 the one-step coordinate goes to the minimiser's, −β/λ
+    cf_b = pf_closed_form(H_QUAD, [0.2, 0.0], THETA0, 0.5, 0.5)
+    assert cf_b[0].real == pytest.approx(-0.1, abs=1e-15)
+    # and the field is finite there
+    assert np.all(np.isfinite(pf_field(QUAD, P2, THETA0, 0.5)))
+
+
+def test_pf_plus_np_equals_pf_on_a_quadratic():
+    """T = 0 for a quadratic, so PF+NP = PF = GD."""
+    a = trajectory(QUAD, P2, THETA0, 1.05, 5, flow="pf+np")
+    np.testing.assert_allclose(a.real, gd(QUAD, P2, THETA0, 1.05, 5), rtol=1e-8, atol=1e-10)
+
+
+# --------------------------------------------------------------------------------------------------
+# the PF field against scipy's matrix logarithm; analyticity of the complex field
+# --------------------------------------------------------------------------------------------------
+
+
+def _hess_grad(E, params, theta):
+    """H and g at θ from sympy directly (independent of bea's kernels)."""
+    sub = dict(zip(params, theta))
+    g = np.array([complex(sp.diff(E, p).subs(sub)) for p in params])
+    H = np.array([[complex(sp.diff(E, p, q).subs(sub)) for q in params] for p in params])
+    return H, g
+
+
+@pytest.mark.parametrize("theta,h", [((-1.0, 1.2), 0.003), ((-1.2, 1.0), 0.0012), ((0.5, 0.1), 0.0045)])
+def test_pf_field_matches_matrix_logarithm(theta, h):
+    """F = log(I − hH)(hH)⁻¹g with scipy's logm (principal branch = +iπ on negative eigenvalues)."""
+    H, g = _hess_grad(ROSEN, P2, theta)
+    H = H.real
+    phi = scipy.linalg.logm(np.eye(2) - h * H) @ np.linalg.inv(h * H)
+    ref = phi @ g.real
+    np.testing.assert_allclose(pf_field(ROSEN, P2, theta, h), ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+
+
+def test_pf_field_at_complex_theta_matches_matrix_logarithm():
+    """At a complex θ the field is the analytic continuation: logm of the complex symmetric H."""
+    theta = np.array([-1.0 + 0.05j, 1.2 - 0.03j])
+    h = 0.0008  # hλ < 1: principal branch everywhere
+    H, g = _hess_grad(ROSEN, P2, theta)
+    ref = scipy.linalg.logm(np.eye(2) - h * H) @ np.linalg.solve(h * H, g)
+    np.testing.assert_allclose(pf_field(ROSEN, P2, theta, h), ref, rtol=1e-9)
+    # the non-principal term of Eq. 14: −h²/12 T(g, g), T from sympy
+    sub = dict(zip(P2, theta))
+    T = np.array([[[complex(sp.diff(ROSEN, a, b, c).subs(sub)) for c in P2] for b in P2] for a in P2])
+    tgg = np.einsum("ijk,j,k->i", T, g, g)
+    np.testing.assert_allclose(pf_field(ROSEN, P2, theta, h, nonprincipal=True), ref - h**2 / 12 * tgg, rtol=1e-9)
+
+
+def test_complex_field_is_holomorphic_across_the_real_axis():
+    """F(θ + iδv) = F(θ) + iδ·J v + O(δ²) with J v from real finite differences, at hλ₀ > 1.
+
+    The real points use the real eigendecomposition, the complex ones the complex one, so this
+    checks that the two agree and that the branch of log(1 − hλ) is continuous off the axis.
+    """
+    theta, h = np.array([-1.0, 1.2]), 0.003  # hλ₀ ≈ 2.9
+    v = np.array([0.6, -0.8])
+    eps, delta = 1e-6, 1e-7
+    Jv = (pf_field(ROSEN, P2, theta + eps * v, h) - pf_field(ROSEN, P2, theta - eps * v, h)) / (2 * eps)
+    F0 = pf_field(ROSEN, P2, theta, h)
+    for sign in (1.0, -1.0):
+        Fc = pf_field(ROSEN, P2, theta + 1j * sign * delta * v, h)
+        np.testing.assert_allclose((Fc - F0) / (1j * sign * delta), Jv, rtol=1e-4)
+
+
+def test_pf_approaches_gd_as_the_loss_approaches_a_quadratic():
+    """Quadratic + ε·cubic at the unstable h = 1.05: |Re PF − GD| = O(ε) over 5 steps (Remark 3.2)."""
+    errs = []
+    for eps in (1e-2, 1e-3, 1e-4):
+        E = QUAD + sp.Float(eps) * (x**3 + x * y**2)
+        g = gd(E, P2, THETA0, 1.05, 5)
+        pf = trajectory(E, P2, THETA0, 1.05, 5, flow="pf")
+        errs.append(np.abs(pf.real - g).max())
+    assert errs[0] > 0
+    assert 5 < errs[0] / errs[1] < 20 and 5 < errs[1] / errs[2] < 20
+
+
+def test_pf_on_rosenbrock_runs_through_complex_regime():
+    """hλ₀ ≈ 1.5 at the start (complex-stable): the PF runs 30 steps, stays near GD, no failure."""
+    h = 0.001
+    pf = trajectory(ROSEN, P2, [-1.2, 1.0], h, 30, flow="pf")
+    g = gd(ROSEN, P2, [-1.2, 1.0], h, 30)
+    assert pf.dtype == np.complex128 and np.all(np.isfinite(pf))
+    assert np.abs(pf.real - g).max() < 0.1
+    # in the real-stable regime (hλ < 1 everywhere) the PF is real and closer to GD than the NGF
+    h = 0.0005
+    pf = trajectory(ROSEN, P2, [-1.2, 1.0], h, 20, flow="pf")
+    ngf = trajectory(ROSEN, P2, [-1.2, 1.0], h, 20, flow="ngf")
+    g = gd(ROSEN, P2, [-1.2, 1.0], h, 20)
+    assert np.all(pf.imag == 0.0)
+    assert np.abs(pf.real - g).max() < 0.5 * np.abs(ngf - g).max()
+
+
+# --------------------------------------------------------------------------------------------------
+# the other flows against closed forms and scipy
+# --------------------------------------------------------------------------------------------------
+
+
+def test_positive_and_flipped_flows_on_the_quadratic():
+    """positive: θ̇ = +Hθ; flipped: +λ₀ along u₀ = e₁, −λ₁ along e₂ (closed forms)."""
+    h, steps = 0.1, 10
+    t = h * np.arange(steps + 1)
+    lam = np.diag(H_QUAD)
+    pos = trajectory(QUAD, P2, THETA0, h, steps, flow="positive")
+    np.testing.assert_allclose(pos, THETA0 * np.exp(np.outer(t, lam)), rtol=1e-8)
+    fl = trajectory(QUAD, P2, THETA0, h, steps, flow="flipped")
+    np.testing.assert_allclose(fl[:, 0], THETA0[0] * np.exp(lam[0] * t), rtol=1e-8)
+    np.testing.assert_allclose(fl[:, 1], THETA0[1] * np.exp(-lam[1] * t), rtol=1e-8)
+
+
+def test_bea_order_n_on_one_dimensional_quadratic():
+    """E = z²/2: the order-n BEA field is −z Σ_{k≤n} h^k/(k+1); its flow is an exponential."""
+    h, steps = 0.4, 5
+    for order in (0, 1, 3):
+        rate = sum(h**k / (k + 1) for k in range(order + 1))
+        out = trajectory(HALF, [z], [1.0], h, steps, flow="bea", order=order)
+        np.testing.assert_allclose(out[:, 0], np.exp(-rate * h * np.arange(steps + 1)), rtol=1e-9)
+    # "third" is the order-2 field
+    third = trajectory(HALF, [z], [1.0], h, steps, flow="third")
+    np.testing.assert_allclose(third[:, 0], np.exp(-(1 + h / 2 + h**2 / 3) * h * np.arange(steps + 1)), rtol=1e-9)
+
+
+def _sympy_field(E, params, h, kind):
+    """The IGR / third-order field built directly with sympy (not with bea.modified_field)."""
+    g = sp.Matrix([sp.diff(E, p) for p in params])
+    H = sp.hessian(E, params)
+    f = -g - h / 2 * H * g
+    if kind == "third":
+        T_gg = sp.Matrix([sum(sp.diff(E, a, b, c) * g[b_i] * g[c_i]
+                              for b_i, b in enumerate(params) for c_i, c in enumerate(params)) for a in params])
+        f = f - h**2 * (H * H * g / 3 + T_gg / 12)
+    return sp.lambdify([params], list(f), "numpy")
+
+
+@pytest.mark.parametrize("flow", ["igr", "third"])
+def test_integrator_agrees_with_scipy_dop853(flow):
+    """bea's numba DOP853 vs scipy.solve_ivp(DOP853, rtol=1e-12) on a nonlinear loss: 1e-9."""
+    h, steps, theta0 = 0.01, 60, np.array([-1.0, 1.5])
+    f = _sympy_field(ROSEN10, P2, h, flow)
+    t = h * np.arange(steps + 1)
+    ref = scipy.integrate.solve_ivp(lambda _t, u: f(u), (0, t[-1]), theta0, method="DOP853",
+                                    t_eval=t, rtol=1e-12, atol=1e-14)
+    assert ref.success
+    ours = trajectory(ROSEN10, P2, theta0, h, steps, flow=flow, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours, ref.y.T, rtol=0, atol=1e-9)
+    # and with our dopri5
+    ours5 = trajectory(ROSEN10, P2, theta0, h, steps, flow=flow, method="dopri5", rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours5, ref.y.T, rtol=0, atol=1e-9)
+
+
+def test_gd_against_numpy_loop_on_rosenbrock():
+    f = sp.lambdify([P2], [sp.diff(ROSEN, p) for p in P2], "numpy")
+    th = np.array([-1.2, 1.0])
+    ref = [th]
+    for _ in range(50):
+        th = th - 0.001 * np.array(f(th))
+        ref.append(th)
+    np.testing.assert_allclose(gd(ROSEN, P2, [-1.2, 1.0], 0.001, 50), ref, rtol=1e-13, atol=1e-15)
+
+
+def test_steps_zero_and_shapes():
+    for flow in ("ngf", "pf"):
+        out = trajectory(QUAD, P2, THETA0, 0.1, 0, flow=flow)
+        assert out.shape == (1, 2)
+        np.testing.assert_array_equal(out[0].real, THETA0)
+    assert gd(QUAD, P2, THETA0, 0.1, 0).shape == (1, 2)
+    assert gd(HALF, [z], 1.0, 0.1, 2).shape == (3, 1)  # a scalar start for one parameter
+    assert FLOWS == ("ngf", "igr", "third", "pf", "pf+np", "positive", "flipped", "bea")
+    assert set(flows.COMPLEX_FLOWS) == {"pf", "pf+np"}
+
+
+def test_flow_field_is_a_numba_field():
+    f = flows.flow_field(QUAD, P2, "igr")
+    np.testing.assert_allclose(f(THETA0, 0.9), -(H_QUAD @ THETA0) - 0.45 * H_QUAD @ H_QUAD @ THETA0, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(theta0=[1.0, 2.0, 3.0]), InvalidInputError, "shape"),
+        (dict(theta0=[[1.0, 2.0]]), InvalidInputError, "shape"),
+        (dict(theta0=[np.nan, 1.0]), InvalidInputError, "finite"),
+        (dict(theta0=[np.inf, 1.0]), InvalidInputError, "finite"),
+        (dict(theta0="ab"), InvalidInputError, "theta0"),
+        (dict(h=0.0), InvalidInputError, "step size"),
+        (dict(h=-0.1), InvalidInputError, "step size"),
+        (dict(h=np.nan), InvalidInputError, "step size"),
+        (dict(steps=-1), InvalidInputError, "steps"),
+        (dict(steps=2.5), InvalidInputError, "steps"),
+        (dict(flow="gf"), UnknownMethodError, "unknown flow"),
+        (dict(flow=None), UnknownMethodError, "unknown flow"),
+        (dict(flow="bea"), InvalidOrderError, "order"),
+        (dict(flow="bea", order=-1), InvalidOrderError, "order"),
+        (dict(flow="ngf", order=2), InvalidInputError, "order"),
+        (dict(method="rk45"), UnknownMethodError, "method"),
+    ],
+)
+def test_trajectory_bad_inputs(kwargs, exc, match):
+    args = dict(theta0=THETA0, h=0.1, steps=3, flow="ngf")
+    args.update(kwargs)
+    with pytest.raises(exc, match=match) as info:
+        trajectory(QUAD, P2, args.pop("theta0"), args.pop("h"), args.pop("steps"), **args)
+    assert isinstance(info.value, BEAError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "theta0,h,steps,match",
+    [([1.0], 0.1, 2, "shape"), ([1.0, np.nan], 0.1, 2, "finite"), (THETA0, 0, 2, "step size"), (THETA0, 0.1, -3, "steps")],
+)
+def test_gd_bad_inputs(theta0, h, steps, match):
+    with pytest.raises(InvalidInputError, match=match):
+        gd(QUAD, P2, theta0, h, steps)
+
+
+def test_bad_loss_and_params():
+    with pytest.raises(BEAError):
+        gd(QUAD, [x], THETA0, 0.1, 2)  # y missing from params
+    with pytest.raises(BEAError):
+        trajectory([QUAD], P2, THETA0, 0.1, 2)
+
+
+def test_diverging_flow_reports_its_time():
+    """θ̇ = +∇(x⁴/4) = x³ from x = 1 blows up at t = 1/2."""
+    with pytest.raises(IntegrationError, match="positive") as info:
+        trajectory(x**4 / 4, [x], [1.0], 0.1, 10, flow="positive")
+    assert info.value.t == pytest.approx(0.5, abs=1e-3)
+
+
+def test_diverging_gd_reports_the_step():
+    """GD on x⁴ from x = 10 with h = 1 overflows within a few steps: the step and time are named."""
+    with pytest.raises(IntegrationError, match="iterate") as info:
+        gd(x**4, [x], [10.0], 1.0, 20)
+    k = info.value.t
+    assert k is not None and 1 <= k <= 10 and float(k).is_integer()
+    out = gd(x**4, [x], [10.0], 1.0, 20, on_failure="return")
+    assert not np.isfinite(out[int(k), 0]) and np.all(np.isnan(out[int(k) + 1 :]))
+    assert np.all(np.isfinite(out[: int(k)]))
