@@ -9,9 +9,9 @@ from bea.errors import *  # noqa: F401,F403
 from bea.errors import __all__ as _errors_all
 from bea.integrate import Solution
 from bea.integrate import solve as solve_ode
-from bea.methods import ButcherTableau, RungeKutta, get_method
+from bea.methods import ButcherTableau, LinearMultistep, Momentum, RungeKutta, get_method
 from bea.principal import alpha, classify, pf_rates
-from bea.series import ModifiedSeries, modified_series
+from bea.series import ModifiedSeries, modified_series, modifying_integrator
 from bea.symbolic import ModifiedField, modified_field
 from bea.trees import RootedTree, count_trees, rooted_trees
 
@@ -22,6 +22,9 @@ __all__ = [
     "ButcherTableau",
     "RungeKutta",
     "get_method",
+    "LinearMultistep",
+    "Momentum",
+    "modifying_integrator",
     "ModifiedSeries",
     "modified_series",
     "ModifiedField",

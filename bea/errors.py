@@ -17,6 +17,10 @@ __all__ = [
     "InvalidTreeError",
     "InvalidInputError",
     "IntegrationError",
+    "InvalidMethodError",
+    "InvalidTableauError",
+    "InvalidMomentumError",
+    "ImplicitMethodError",
 ]
 
 
@@ -68,3 +72,19 @@ class IntegrationError(BEAError, RuntimeError):
     def __init__(self, message: str, t: float | None = None):
         super().__init__(message)
         self.t = t
+
+
+class InvalidMethodError(BEAError, ValueError):
+    """The definition of a numerical method is invalid."""
+
+
+class InvalidTableauError(InvalidMethodError):
+    """A Butcher tableau is malformed (non-square A, inconsistent b or c, non-rational entries)."""
+
+
+class InvalidMomentumError(InvalidMethodError):
+    """A momentum (decay) parameter outside [0, 1), or not a real number."""
+
+
+class ImplicitMethodError(BEAError, ValueError):
+    """An implicit method was given where only explicit methods are supported (a plain numerical step)."""

@@ -29,7 +29,13 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Sequence
 
-from bea.errors import BEAError, UnknownMethodError
+from bea.errors import (
+    ImplicitMethodError,
+    InvalidMethodError,
+    InvalidMomentumError,
+    InvalidTableauError,
+    UnknownMethodError,
+)
 from bea.trees import LevelSequence, RootedTree, _child_blocks
 
 __all__ = [
@@ -44,22 +50,6 @@ __all__ = [
     "InvalidMomentumError",
     "ImplicitMethodError",
 ]
-
-
-class InvalidMethodError(BEAError, ValueError):
-    """The definition of a numerical method is invalid."""
-
-
-class InvalidTableauError(InvalidMethodError):
-    """A Butcher tableau is malformed (non-square A, inconsistent b or c, non-rational entries)."""
-
-
-class InvalidMomentumError(InvalidMethodError):
-    """A momentum (decay) parameter outside [0, 1), or not a real number."""
-
-
-class ImplicitMethodError(BEAError, ValueError):
-    """An implicit method was given where only explicit methods are supported (a plain numerical step)."""
 
 
 def _to_fraction(value, what: str, error=InvalidTableauError) -> Fraction:

@@ -545,40 +545,9 @@ class ModifiedSeries:
         ``terms[0]`` is c(•)·(−∇E): −∇E for every consistent one-step method, −∇E/(1−m) for momentum.
         Keyword arguments are those of :func:`bea.symbolic.field_from_series` (``simplify``, ``h``).
         """
-        from bea.symbolic import ModifiedField, field_from_series
+        from bea.symbolic import field_from_series
 
-        if self.is_symbolic:
-            return self._evaluate_symbolic(E, params, **kwargs)
-        mf = field_from_series(self, E, params, **kwargs)
-        c0 = self.coefficient((1,))
-        if c0 == 1:
-            return mf
-        import sympy as sp
-
-        terms = [mf.terms[0] * sp.Rational(c0.numerator, c0.denominator)] + mf.terms[1:]
-        return ModifiedField(mf.loss, mf.params, mf.h, terms, self)
-
-    def _evaluate_symbolic(self, E, params, **kwargs):
-        """Symbolic coefficients: F(t) of every tree from a one-tree series, then Σ c(t) F(t)."""
-        import sympy as sp
-
-        from bea.symbolic import ModifiedField, field_from_series
-
-        base = None
-        terms = []
-        for k in range(self.order + 1):
-            acc = None
-            for t, c in self.terms(k):
-                one = field_from_series(_OneTree(t, self.method), E, params, **kwargs)
-                base = base or one
-                F = one.terms[k]
-                acc = F * c if acc is None else acc + F * c
-            terms.append(acc)
-        if base is None:  # every coefficient vanishes
-            base = field_from_series(_OneTree(RootedTree((1,)), self.method), E, params, **kwargs)
-        n = len(base.params)
-        terms = [t if t is not None else sp.zeros(n, 1) for t in terms]
-        return ModifiedField(base.loss, base.params, base.h, terms, self)
+        return field_from_series(self, E, params, **kwargs)
 
     def __repr__(self) -> str:
         kind = "" if self.kind == "modified" else f", kind={self.kind!r}"
@@ -593,20 +562,6 @@ class ModifiedSeries:
 
 def _describe(kind: str) -> str:
     return {"modified": "modified field", "modifying": "modifying integrator"}.get(kind, kind)
-
-
-class _OneTree:
-    """A series with the single coefficient c(t) = 1 (used to get F(t) from bea.symbolic)."""
-
-    def __init__(self, tree: RootedTree, method):
-        self.tree, self.method = tree, method
-        self.order = tree.order - 1
-
-    def terms(self, k: int):
-        return [(self.tree, Fraction(1))] if k == self.order else []
-
-    def gradient_notation(self, k: int, style: str = "ascii") -> str:
-        return gradient_notation_of_tree(self.tree, style) if k == self.order else "0"
 
 
 def modified_series(order: int, method="gd") -> ModifiedSeries:

@@ -16,6 +16,7 @@ the scalar E along placeholder vectors, never full derivative tensors.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import cached_property
 from typing import Sequence
 
@@ -23,7 +24,7 @@ import sympy as sp
 
 from bea.errors import InvalidLossError, InvalidParamsError, NonSmoothLossError
 from bea.series import ModifiedSeries, modified_series
-from bea.trees import LevelSequence, RootedTree, _child_blocks
+from bea.trees import LevelSequence, _child_blocks
 
 __all__ = ["ModifiedField", "modified_field", "field_from_series", "validate_loss", "step_symbol"]
 
@@ -297,19 +298,39 @@ def field_from_series(series: ModifiedSeries, E, params, *, simplify="auto", h=N
     simplify = _check_simplify(simplify)
     h = step_symbol() if h is None else h
     F = _Differentials(E, params, simplify)
-    terms = [sp.Matrix([-g for g in F.grad])]
+    # terms[0] keeps −diff(E, p) exactly as sympy builds it (scaled by c(•) when that is not 1,
+    # e.g. 1/(1 − m) for heavy-ball momentum)
+    c0 = _sympy_coefficient(series.coefficient((1,)))
+    terms = [sp.Matrix([-g if c0 == 1 else -g * c0 for g in F.grad])]
     for k in range(1, series.order + 1):
         pieces: list[list] = [[] for _ in params]
         for tree, c in series.terms(k):
-            coef = sp.Rational(c.numerator, c.denominator)
+            coef = _sympy_coefficient(c)
             for i, e in enumerate(F(tree.level_sequence)):
+                if F.poly and not coef.is_Rational:  # a symbolic coefficient (e.g. in m) leaves the ring
+                    e = e.as_expr()
                 pieces[i].append(e * coef)
-        if F.poly:
-            acc = [sum(p[1:], p[0]).as_expr() if p else sp.S.Zero for p in pieces]
-        else:
-            acc = [F._tidy(sp.Add(*p)) for p in pieces]
+        acc = [_sum_pieces(p, F) for p in pieces]
         terms.append(sp.Matrix(acc))
     return ModifiedField(E, params, h, terms, series)
+
+
+def _sympy_coefficient(c) -> sp.Expr:
+    """A series coefficient (``Fraction`` or a sympy expression) as a sympy number/expression."""
+    if isinstance(c, Fraction):
+        return sp.Rational(c.numerator, c.denominator)
+    return sp.sympify(c)
+
+
+def _sum_pieces(pieces: list, F: "_Differentials") -> sp.Expr:
+    if not pieces:
+        return sp.S.Zero
+    polys = [p for p in pieces if isinstance(p, sp.Poly)]
+    exprs = [p for p in pieces if not isinstance(p, sp.Poly)]
+    total = sum(polys[1:], polys[0]).as_expr() if polys else sp.S.Zero
+    if exprs:
+        total = F._tidy(sp.Add(total, *exprs))
+    return total
 
 
 def modified_field(E, params: Sequence, order: int, method="gd", *, simplify="auto", h=None) -> ModifiedField:
