@@ -4,6 +4,7 @@ derive (:mod:`bea.trees`, :mod:`bea.methods`, :mod:`bea.series`, :mod:`bea.symbo
 compile (:mod:`bea.codegen`) → integrate → certify.
 """
 
+from bea.certify import Certificate, StepSizeAnswer, certify, max_step
 from bea.codegen import cache_dir, clear_memory_cache, compile_exprs, kernel_source
 from bea.errors import *  # noqa: F401,F403
 from bea.errors import __all__ as _errors_all
@@ -41,4 +42,8 @@ __all__ = [
     "alpha",
     "pf_rates",
     "classify",
+    "certify",
+    "max_step",
+    "Certificate",
+    "StepSizeAnswer",
 ]
