@@ -56,3 +56,37 @@ def test_bad_input_is_one_line_and_nonzero():
 def test_help_lists_commands():
     out = run("--help")
     assert out.returncode == 0 and "derive" in out.stdout
+
+
+def test_series_command():
+    out = run("series", "--order", "2", "--method", "rk4")
+    assert out.returncode == 0
+    assert "f_1 = 0" in out.stdout  # rk4 has no h^1 correction
+    assert run("series", "--order", "2", "--method", "adam").returncode == 2
+
+
+def test_flows_command_matches_reference_values(tmp_path):
+    # design.md section 3: on E = x^2 + 0.01 y^2 with h = 1.05, PF reproduces GD exactly
+    png = tmp_path / "flows.png"
+    out = run(
+        "flows", "x**2 + 0.01*y**2", "--params", "x,y", "--theta0=-0.35,-0.2", "--h", "1.05", "--steps", "5",
+        "--flows", "ngf,pf", "--plot", str(png),
+    )
+    assert out.returncode == 0, out.stderr
+    last = [line for line in out.stdout.splitlines() if line.strip().startswith("5 ")][0]
+    assert "0.56368" in last and "-0.17986" in last
+    ngf_dist, pf_dist = (float(v) for v in last.split()[-2:])
+    assert pf_dist < 1e-8 < ngf_dist
+    assert png.stat().st_size > 1000
+    bad = run("flows", "x**2", "--params", "x", "--theta0=1", "--flows", "nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("bea: error:") and "nope" in bad.stderr
+
+
+def test_certify_command():
+    out = run("certify", "x**2 + y**2/10", "--params", "x,y", "--theta0=0.5,-0.2", "--h", "0.05", "--steps", "20")
+    assert out.returncode == 0, out.stderr
+    assert "CERTIFIED" in out.stdout
+    bad = run("certify", "x**2", "--params", "x", "--theta0=1,2")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    unstable = run("certify", "x**2", "--params", "x", "--theta0=1", "--h", "1.5", "--steps", "5")
+    assert unstable.returncode == 1 and "NOT CERTIFIED" in unstable.stdout.upper()
