@@ -141,48 +141,19 @@ def _lift(a):
     return a if isinstance(a, (arb, arb_series)) else arb(a)
 
 
-def _exp(a):
-    return _lift(a).exp()
+def _method(name: str):
+    """The ball (or ball power series) function ``name``, e.g. ``_method("exp")(a) = a.exp()``."""
+
+    def call(a):
+        return getattr(_lift(a), name)()
+
+    call.__name__ = f"_{name}"
+    return call
 
 
-def _log(a):
-    return _lift(a).log()
-
-
-def _sin(a):
-    return _lift(a).sin()
-
-
-def _cos(a):
-    return _lift(a).cos()
-
-
-def _tan(a):
-    return _lift(a).tan()
-
-
-def _atan(a):
-    return _lift(a).atan()
-
-
-def _asin(a):
-    return _lift(a).asin()
-
-
-def _acos(a):
-    return _lift(a).acos()
-
-
-def _erf(a):
-    return _lift(a).erf()
-
-
-def _sqrt(a):
-    return _lift(a).sqrt()
-
-
-def _rsqrt(a):
-    return _lift(a).rsqrt()
+_exp, _log, _sin, _cos, _tan, _atan, _asin, _acos, _erf, _sqrt, _rsqrt = (
+    _method(n) for n in ("exp", "log", "sin", "cos", "tan", "atan", "asin", "acos", "erf", "sqrt", "rsqrt")
+)
 
 
 def _ipow(a, k):
@@ -502,7 +473,6 @@ class IntervalLoss:
         enclosure of the flow at time h. ``(None, None)`` if no a-priori enclosure was found."""
         m = 1
         for _ in range(max_halvings + 1):
-            tau = h / m
             tau_up = upper(arb(h) / m)
             boxes, Z, ok = [], list(Y), True
             for _s in range(m):
