@@ -36,13 +36,16 @@ from bea.torch.integrate import TorchSolution, solve  # noqa: E402
 from bea.torch.diagnostics import (  # noqa: E402
     PFDiagnostics,
     PFLogger,
+    PFTrace,
     alpha,
     diagnostics,
+    diagnostics_along,
     flow_alpha,
     stability_coefficients,
 )
 from bea.torch.flows import COMPLEX_FLOWS, FLOWS, flow_field, gd, trajectory  # noqa: E402
 from bea.torch.optim import DAL, MomentumDAL, PerParameterDAL  # noqa: E402
+from bea.torch.certify import certify  # noqa: E402  (after the submodule import: the name is the function)
 
 __all__ = [
     "MissingTorchError",
@@ -60,7 +63,9 @@ __all__ = [
     "flow_alpha",
     "stability_coefficients",
     "diagnostics",
+    "diagnostics_along",
     "PFDiagnostics",
+    "PFTrace",
     "PFLogger",
     "FLOWS",
     "COMPLEX_FLOWS",
@@ -73,12 +78,3 @@ __all__ = [
     "PerParameterDAL",
 ]
 
-
-def __getattr__(name):
-    # certify needs bea.certify (numpy path); import it on first use so that the rest of the
-    # backend works even while that module is missing or broken
-    if name == "certify":
-        from bea.torch.certify import certify
-
-        return certify
-    raise AttributeError(f"module 'bea.torch' has no attribute {name!r}")

@@ -109,7 +109,7 @@ def _alpha(z, *, complex_output: bool, flow: bool):
     cplx = complex_output or flow or bool(above.any())
     if not cplx:
         return re
-    im = torch.where(above, math.pi / safe_z, torch.zeros_like(z))
+    im = torch.where(above & ~inf, math.pi / safe_z, torch.zeros_like(z))
     return torch.complex(re, im)
 
 

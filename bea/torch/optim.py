@@ -93,10 +93,14 @@ class _DALBase(torch.optim.Optimizer):
 
     def _grad_and_hg(self, closure, direction: str):
         """(loss, grads, gnorm, Hv) with v = ĝ (direction 'unit') or v = g ('raw')."""
+        with torch.enable_grad():
+            return self._grad_and_hg_impl(closure, direction)
+
+    def _grad_and_hg_impl(self, closure, direction: str):
         params = self._params()
         loss = self._loss(closure)
-        if not bool(torch.isfinite(loss)):
-            raise InvalidLossError(f"the loss is not finite ({float(loss)}): training diverged")
+        if not bool(torch.isfinite(loss.detach())):
+            raise InvalidLossError(f"the loss is not finite ({loss.detach().item()}): training diverged")
         exact = self.hvp_mode == "exact"
         grads = torch.autograd.grad(loss, params, create_graph=exact, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
@@ -163,7 +167,7 @@ class DAL(_DALBase):
         super().__init__(params, dict(p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
 
     @torch.no_grad()
-    def step(self, closure):
+    def step(self, closure=None):
         loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
         drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat))
         it = iter(grads)
@@ -195,7 +199,7 @@ class MomentumDAL(_DALBase):
         super().__init__(params, dict(momentum=float(momentum), p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
 
     @torch.no_grad()
-    def step(self, closure):
+    def step(self, closure=None):
         loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
         drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat))
         it = iter(grads)
@@ -234,7 +238,7 @@ class PerParameterDAL(_DALBase):
         super().__init__(params, dict(p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
 
     @torch.no_grad()
-    def step(self, closure):
+    def step(self, closure=None):
         loss, grads, gnorm, Hg = self._grad_and_hg(closure, "raw")
         drift = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg))
         drift_n = drift / gnorm if gnorm > 0 else 0.0

@@ -1,0 +1,152 @@
+"""DAL optimisers (seed 002, Eq. 18–21) against the formulas computed independently in numpy on a
+quadratic with a known Hessian, in a normal training loop, and on bad use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import bea  # noqa: E402
+import bea.torch as bt  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+# the problems here are tiny: one intra-op thread avoids OpenMP spin-waits on a busy 2-core machine
+torch.set_num_threads(1)
+H = np.diag([2.0, 0.02])
+TH0 = np.array([-0.35, -0.2])
+
+
+def quad_problem(dtype=torch.float64):
+    theta = torch.nn.Parameter(torch.tensor(TH0, dtype=dtype))
+
+    def closure():
+        return theta[0] ** 2 + 0.01 * theta[1] ** 2
+
+    return theta, closure
+
+
+def dal_reference(p, steps, scale=2.0):
+    th = TH0.copy()
+    out, lrs = [th.copy()], []
+    for _ in range(steps):
+        g = H @ th
+        lr = scale / (np.linalg.norm(H @ g) / np.linalg.norm(g)) ** p
+        th = th - lr * g
+        out.append(th.copy())
+        lrs.append(lr)
+    return np.array(out), np.array(lrs)
+
+
+@pytest.mark.parametrize("hvp", ["exact", "fd"])
+def test_dal_first_step_is_design_value(hvp):
+    theta, closure = quad_problem()
+    opt = bt.DAL([theta], hvp=hvp)
+    loss = opt.step(closure)
+    assert float(loss) == pytest.approx(0.35**2 + 0.01 * 0.04)
+    # design.md §3: ‖Hĝ‖ = 1.99998 → h = 1.000016 (exactly 1.99996735… and 1.00001632…)
+    assert opt.last["drift_normalized"] == pytest.approx(1.99998, abs=2e-5)
+    assert opt.last["lr"] == pytest.approx(1.000016, abs=5e-7)
+    g = H @ TH0
+    assert opt.last["lr"] == pytest.approx(2.0 * np.linalg.norm(g) / np.linalg.norm(H @ g), rel=1e-12 if hvp == "exact" else 1e-7)
+    assert opt.param_groups[0]["lr"] == opt.last["lr"]
+    assert np.allclose(theta.detach().numpy(), TH0 - opt.last["lr"] * g, rtol=1e-12 if hvp == "exact" else 1e-7)
+    assert np.allclose(theta.grad.numpy(), g)
+
+
+@pytest.mark.parametrize("p", [1.0, 0.5])
+@pytest.mark.parametrize("hvp", ["exact", "fd"])
+def test_dal_p_steps_equal_eq_18_19(p, hvp):
+    theta, closure = quad_problem()
+    opt = bt.DAL([theta], p=p, hvp=hvp)
+    ref, lrs = dal_reference(p, 6)
+    for k in range(6):
+        opt.step(closure)
+        assert opt.last["lr"] == pytest.approx(lrs[k], rel=1e-12 if hvp == "exact" else 1e-6)
+        assert np.allclose(theta.detach().numpy(), ref[k + 1], rtol=1e-10 if hvp == "exact" else 1e-5, atol=1e-12)
+
+
+def test_momentum_dal_eq_20_21():
+    theta, closure = quad_problem()
+    opt = bt.MomentumDAL([theta], momentum=0.8)
+    th, v = TH0.copy(), np.zeros(2)
+    for _ in range(5):
+        g = H @ th
+        lr = 1.0 / (2.0 * np.linalg.norm(H @ g) / np.linalg.norm(g))  # Eq. 21: 1/(2‖Hĝ‖)
+        v = 0.8 * v - lr * g
+        th = th + v
+        opt.step(closure)
+        assert opt.last["lr"] == pytest.approx(lr, rel=1e-12)
+        assert np.allclose(theta.detach().numpy(), th, rtol=1e-11, atol=1e-14)
+
+
+def test_per_parameter_dal_on_diagonal_hessian():
+    # |g_j|/|(Hg)_j| = 1/λ_j on a diagonal H: rates 2/λ_j = (1, 100), the second capped at 10× DAL
+    theta, closure = quad_problem()
+    opt = bt.PerParameterDAL([theta])
+    opt.step(closure)
+    g = H @ TH0
+    dal = 2.0 * np.linalg.norm(g) / np.linalg.norm(H @ g)
+    expected = TH0 - np.array([1.0, 10.0 * dal]) * g
+    assert np.allclose(theta.detach().numpy(), expected, rtol=1e-6)
+    assert opt.last["lr_min"] == pytest.approx(1.0, rel=1e-12)
+    assert opt.last["lr_max"] == pytest.approx(10.0 * dal, rel=1e-6)
+    # without the cap the second coordinate takes its own rate 2/0.02
+    theta, closure = quad_problem()
+    bt.PerParameterDAL([theta], max_ratio=1e6).step(closure)
+    assert np.allclose(theta.detach().numpy(), TH0 - np.array([1.0, 100.0]) * g, rtol=1e-10)
+
+
+def test_dal_in_a_training_loop_with_groups_and_logger():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    X, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    opt = bt.DAL([{"params": model[0].parameters()}, {"params": model[2].parameters(), "p": 0.5}], p=1.0)
+    f, _ = bt.flat_loss(model, torch.nn.functional.cross_entropy, X, y)
+    logger = bt.PFLogger(k=2)
+    losses = []
+    for it in range(25):
+        theta = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+        logger(f, theta, it, opt.param_groups[0]["lr"] if it else 1.0)
+
+        def closure():
+            return torch.nn.functional.cross_entropy(model(X), y)
+
+        losses.append(float(opt.step(closure)))
+    assert losses[-1] < 0.8 * losses[0]
+    lrs = opt.last["lrs"]
+    assert lrs[1] == pytest.approx(2.0 / opt.last["drift_normalized"] ** 0.5)
+    assert lrs[0] == pytest.approx(2.0 / opt.last["drift_normalized"])
+    trace = logger.trace()
+    assert trace.eigenvalues.shape == (25, 2) and np.all(np.diff(trace.eigenvalues, axis=1) <= 1e-6)
+    assert np.all(np.isfinite(trace.drift_normalized))
+
+
+def test_bad_use():
+    theta, closure = quad_problem()
+    opt = bt.DAL([theta])
+    with pytest.raises(bea.InvalidInputError, match="closure"):
+        opt.step()
+
+    def backward_closure():
+        loss = closure()
+        loss.backward()
+        return loss.detach()
+
+    with pytest.raises(bea.InvalidLossError, match="without calling backward"):
+        opt.step(backward_closure)
+    with pytest.raises(bea.InvalidLossError, match="scalar"):
+        opt.step(lambda: theta * 2)
+    with pytest.raises(bea.InvalidInputError, match="hvp"):
+        bt.DAL([theta], hvp="approx")
+    with pytest.raises(bea.InvalidInputError, match="p must"):
+        bt.DAL([theta], p=-1.0)
+    with pytest.raises(bea.InvalidInputError, match="momentum"):
+        bt.MomentumDAL([theta], momentum=1.0)
+    frozen = torch.nn.Parameter(torch.ones(2), requires_grad=False)
+    with pytest.raises(bea.InvalidInputError, match="require gradients"):
+        bt.DAL([frozen])
+    nan_theta = torch.nn.Parameter(torch.tensor([float("nan")]))
+    with pytest.raises(bea.InvalidLossError, match="not finite"):
+        bt.DAL([nan_theta]).step(lambda: (nan_theta**2).sum())
