@@ -156,23 +156,33 @@ _exp, _log, _sin, _cos, _tan, _atan, _asin, _acos, _erf, _sqrt, _rsqrt = (
 )
 
 
-def _ipow(a, k):
-    """a**k for an integer k ≥ 0 (arb's own ** is NaN on a ball that contains 0)."""
-    if not isinstance(a, arb):
-        return _lift(a) ** k if isinstance(a, arb_series) else arb(a) ** k
-    if k == 0:
-        return arb(1)
-    if not a.contains(0):
-        return a**k
-    if k % 2 == 0:
-        return arb(0).union(a.abs_upper() ** k)
-    out, base = arb(1), a
+def _point_pow(p: arb, k: int) -> arb:
+    """p**k for a (nearly) exact ball p by binary powering: tight, unlike arb's ``**``."""
+    out, base = arb(1), p
     while k:
         if k & 1:
             out = out * base
         k >>= 1
         if k:
             base = base * base
+    return out
+
+
+def _ipow(a, k):
+    """a**k for an integer k ≥ 0.
+
+    python-flint's ``**`` on a wide ball can return a symmetric ball around 0 (or NaN when the ball
+    contains 0), which ruins a later division. x ↦ x^k is monotone on each sign, so the power of a
+    ball is the hull of the powers of its endpoints (and of 0 for an even k on a ball containing 0).
+    """
+    if not isinstance(a, arb):
+        return _lift(a) ** k if isinstance(a, arb_series) else arb(a) ** k
+    if k == 0:
+        return arb(1)
+    lo, hi = _point_pow(a.lower(), k), _point_pow(a.upper(), k)
+    out = lo.union(hi)
+    if k % 2 == 0 and a.contains(0):
+        out = out.union(arb(0))
     return out
 
 

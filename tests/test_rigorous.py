@@ -224,3 +224,12 @@ def test_enclose_gf_reports_a_blow_up():
     il = interval_loss(compile_loss(-(z**4), [z]))
     enc = enclose_gf(il, [1.0], 0.05, 5, max_substeps=64)
     assert enc.n_ok <= 3 and enc.reason and enc.t_fail <= 0.125
+
+
+def test_integer_power_of_a_wide_ball_is_tight_and_invertible():
+    # arb's own ** multiplies without dependency: (3 ± 1.38)^2 -> 9 ± 10.2 contains 0, so 1/x^2 = nan
+    kern = arb_kernel([1 / (x**2 + y**2 + 1) ** 2], [x, y])
+    (val,) = kern(*make_box((1.0, 1.0), 0.3))
+    lo, hi = 1 / (1 + 2 * 1.3**2) ** 2, 1 / (1 + 2 * 0.7**2) ** 2
+    assert lower(val) <= lo and upper(val) >= hi
+    assert upper(val) < 2 * hi and lower(val) > lo / 2
