@@ -95,8 +95,9 @@ def test_nonfinite_field_is_reported():
 
 def test_callback_sees_every_output():
     seen = []
-    solve(lambda y: -y, torch.ones(2, dtype=torch.float64), [0.0, 0.1, 0.2, 0.3], callback=lambda i, t, y: seen.append((i, t)))
-    assert seen == [(0, 0.0), (1, 0.1), (2, 0.2), (3, 0.3)]
+    solve(lambda y: -y, torch.ones(2, dtype=torch.float64), [0.0, 0.1, 0.2, 0.3], callback=lambda i, t, y, fy: seen.append((i, t, float(fy[0] + y[0]))))
+    assert [(i, t) for i, t, _ in seen] == [(0, 0.0), (1, 0.1), (2, 0.2), (3, 0.3)]
+    assert all(abs(r) < 1e-15 for _, _, r in seen)  # fy = −y, the field at the output
 
 
 def test_bad_inputs():

@@ -10,21 +10,30 @@ valid while max_k e_k ≤ r (the tube radius in which M_k bounds the Hessian's L
 What differs is where the ingredients come from — a network is not a sympy expression, so nothing
 here is enclosed in ball arithmetic:
 
-* the flow y_k = θ(kh): :func:`bea.torch.trajectory` (``"ngf"``, tableaux of :mod:`bea.integrate`),
-  with an error estimate ``distance_error`` = distance to a 100× looser run (as the numpy float mode);
+* the flow y_k = θ(kh): the tableau-driven integrator (:func:`bea.torch.solve`, ``"ngf"`` field)
+  landing on every t_k; its error (``distance_error``) is estimated from the sum of its embedded
+  local error estimates (``error_estimate="local"``, free) or, as the numpy float mode, by the
+  distance to a 100× looser run (``"loose"``);
 * λ_min,k, λ_max,k: Lanczos at y_k (both ends, warm-started along the trajectory), widened by the
   Ritz residuals; with ``spectrum_every = s > 1`` only every s-th point is decomposed and the others
-  get Weyl's bound λ(y_k) ∈ λ(y_j) ± M‖y_k − y_j‖ from the nearest decomposed neighbours;
-* ℓ_k ≥ ‖Φ(y_k) − φ_h(y_k)‖ (GD's local error against the flow, Φ(y) = y − h∇f(y)): the smaller of
-  (h²/2)·a_k — a_k the larger of ‖H∇f‖ at y_k, y_{k+1} (one HVP each) plus (h/2)·(M‖g‖² + λ²‖g‖), a
-  bound on its variation over the step — and the a-posteriori ‖y_k − h∇f(y_k) − y_{k+1}‖ plus the
-  flow's error estimate;
+  get Weyl's bound λ(y_k) ∈ λ(y_j) ± M‖y_k − y_j‖ from the nearest decomposed neighbours (‖y_k − y_j‖
+  ≤ the arc length of the integrated flow between them);
+* ℓ_k: GD's local error against the flow, taken a posteriori from the computed flow points ŷ_k:
+  ℓ_k = ‖Φ(ŷ_k) − ŷ_{k+1}‖ (Φ(y) = y − h∇f(y); ∇f(ŷ_k) is the integrator's own first stage, so this
+  costs nothing).  The recursion then bounds ‖θ_k − ŷ_k‖, and the reported bound is e_k plus the
+  flow's error estimate at k (‖ŷ_k − θ(kh)‖).  ``local_error`` reports a_k = 2ℓ_k/h², the sup‖H∇f‖
+  this local error corresponds to; with ``local_error="hvp"`` it reports instead the a priori
+  a_k = max(‖H∇f‖(y_k), ‖H∇f‖(y_{k+1})) + (h/2)(M‖g‖² + λ²‖g‖) (one HVP per point);
 * M_k: ‖∇³f‖ estimated by a few steps of the symmetric tensor power iteration u ← T(u,u)/‖T(u,u)‖
-  (T(u,u) by nested jvp, :func:`bea.torch.tgg`) from u = ĝ, u_0 (top Hessian eigenvector) and a
-  random direction, at sample points of the flow and — for a tube of radius r — at points displaced
-  by r from them, times ``M_safety`` (2), maximised over a window of neighbouring samples;
+  (T(u,u) by three reverse passes, :func:`bea.torch.tgg`) from u = ∇f, u_0 (top Hessian eigenvector)
+  and a random direction, at ``M_samples`` points of the flow and — for a tube of radius r — at the
+  points displaced by ±r from them, times ``M_safety`` (2), the larger of the two neighbouring samples;
 * ε_k = 2u(‖θ_k‖ + ‖θ_{k+1} − θ_k‖) for the rounding of the update (u the unit roundoff of the
   dtype).  Rounding inside the gradient itself is not covered: certify in float64.
+
+Cost: GD (one gradient per step) + the flow (≥ one integrator step per GD step: 6 gradients with
+dopri5, 12 with dop853) + one Lanczos run per decomposed point + 16 × ~20 T(u,u) products per tube
+pass.  For a network, ``spectrum_every`` is the knob (see ``benchmarks/bench_torch.py``).
 
 **This is floating-point mode: every ingredient is an estimate, not an enclosure, and the result
 is not a proof.**  ``rigorous=True`` exists only for sympy losses (:func:`bea.certify.certify`,
@@ -45,8 +54,9 @@ import numpy as np
 import torch
 
 from bea.certify import Certificate
-from bea.errors import IntegrationError, InvalidInputError
-from bea.torch.flows import _check_f, _check_h, _check_steps, _gd_run, trajectory
+from bea.errors import InvalidInputError
+from bea.torch.flows import _check_f, _check_h, _check_steps, _gd_run, _make_field
+from bea.torch.integrate import solve
 from bea.torch.linalg import hvp_operator, lanczos_operator, tgg
 from bea.torch.loss import check_theta
 
@@ -133,7 +143,8 @@ def certify(
     M_samples: int = 16,
     M_iters: int = 3,
     M_safety: float = 2.0,
-    error_estimate: bool = True,
+    error_estimate: str = "local",
+    local_error: str = "aposteriori",
     progress: bool | None = None,
     seed: int = 0,
 ) -> Certificate:
@@ -151,8 +162,13 @@ def certify(
     lanczos_tol, lanczos_max_iter : Lanczos controls (relative residual; Krylov dimension)
     M : a known Hessian-Lipschitz constant (skips the estimate); ``M_samples`` points of the flow are
         sampled for the estimate, ``M_iters`` power iterations each, multiplied by ``M_safety``
-    error_estimate : integrate the flow a second time with 100× looser tolerances to estimate its
-        error (``distance_error``, and a term of ℓ_k)
+    error_estimate : the flow's error (``distance_error`` and a term of ℓ_k): ``"local"`` (default,
+        free) sums the integrator's embedded local error estimates (no contraction assumed);
+        ``"loose"`` integrates a second time with 100× looser tolerances and takes the difference
+        (as the numpy float mode; doubles the flow's cost); ``"none"``: rounding level only
+    local_error : what ``Certificate.local_error`` reports: ``"aposteriori"`` (default, free) a_k =
+        2ℓ_k/h² from the computed flow; ``"hvp"``: sup‖H∇f‖ over the step estimated by HVPs at every
+        flow point (module docstring).  The bound uses the a-posteriori ℓ_k in both cases.
     progress : tqdm bars (default: steps ≥ 200)
 
     Returns
@@ -188,46 +204,67 @@ def certify(
     t = h * np.arange(steps + 1)
     info: dict = {"float_mode": "estimates, not enclosures: not a proof (see bea.torch.certify)", "n": n}
 
-    # --- GD and the flow
+    if error_estimate not in ("local", "loose", "none"):
+        raise InvalidInputError(f"error_estimate must be 'local', 'loose' or 'none', got {error_estimate!r}")
+    if local_error not in ("aposteriori", "hvp"):
+        raise InvalidInputError(f"local_error must be 'aposteriori' or 'hvp', got {local_error!r}")
+
+    # --- GD and the flow (the field at every output comes with it: ‖g‖ and the a-posteriori local error)
     t0 = time.perf_counter()
     thetas, _, bad = _gd_run(f, theta, h, steps)
     n_gd = steps + 1 if bad < 0 else bad
     info["time_gd"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    reasons_flow = ""
-    sol = trajectory(f, theta, h, steps, "ngf", method=method, rtol=rtol, atol=atol, progress=show,
-                     return_solution=True) if steps else None
-    if sol is None:
-        Y = theta[None, :].clone()
-        n_ok, nfev = 1, 0
-    else:
-        Y = sol.y
-        finite = torch.isfinite(Y).all(dim=1)
-        n_ok = steps + 1 if bool(finite.all()) else int(torch.argmin(finite.to(torch.int8)))
-        nfev = sol.nfev
     f64 = dtype == torch.float64
+    method = ("dop853" if f64 else "dopri5") if method is None else method
     rt = (1e-9 if f64 else 1e-5) if rtol is None else rtol
     at = (1e-12 if f64 else 1e-7) if atol is None else atol
-    floor = 16 * u_round * (1 + torch.linalg.vector_norm(torch.nan_to_num(Y), dim=1)) + at
-    if error_estimate and steps:
-        try:
-            loose = trajectory(f, theta, h, steps, "ngf", method=method, rtol=rt * 100, atol=at * 100, progress=False,
-                               return_solution=True)
-            derr_t = torch.maximum(torch.linalg.vector_norm(Y - loose.y, dim=1), floor)
-            nfev += loose.nfev
-        except IntegrationError:
-            derr_t = torch.full_like(floor, math.inf)
+    gnorm = np.full(steps + 1, np.nan)
+    ell_direct = np.full(steps + 1, np.nan)
+    prev: dict = {}
+    bar = None
+    if show and steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="certify: gradient flow", leave=False)
+
+    def on_output(i, t_i, y, fy):
+        # fy = −∇f(y): the first stage of the next step, already computed by the integrator
+        gnorm[i] = float(torch.linalg.vector_norm(fy))
+        if i:
+            ell_direct[i - 1] = float(torch.linalg.vector_norm(prev["y"] + h * prev["fy"] - y))
+            if bar is not None:
+                bar.update(1)
+        prev["y"], prev["fy"] = y, fy
+
+    ngf = _make_field(f, "ngf", h, n, k=None, lanczos_tol=1e-8, lanczos_max_iter=None, seed=seed)
+    try:
+        sol = solve(ngf, theta, t, method=method, rtol=rt, atol=at, on_failure="return", callback=on_output)
+    finally:
+        if bar is not None:
+            bar.close()
+    Y = sol.y
+    finite = torch.isfinite(Y).all(dim=1)
+    n_ok = steps + 1 if bool(finite.all()) else int(torch.argmin(finite.to(torch.int8)))
+    nfev = sol.nfev
+    floor = (16 * u_round * (1 + torch.linalg.vector_norm(torch.nan_to_num(Y), dim=1)) + at).cpu().numpy()
+    if error_estimate == "loose" and steps:
+        loose = solve(ngf, theta, t, method=method, rtol=rt * 100, atol=at * 100, on_failure="return")
+        derr = np.maximum(torch.linalg.vector_norm(Y - loose.y, dim=1).cpu().numpy(), floor)
+        derr = np.where(np.isfinite(derr), derr, np.inf)
+        nfev += loose.nfev
+    elif error_estimate == "local":
+        derr = np.maximum(np.nan_to_num(sol.local_error_sum, nan=np.inf), floor)
     else:
-        derr_t = floor
+        derr = floor
+    derr = derr.astype(np.float64)
     info["time_flow"] = time.perf_counter() - t0
     info["nfev_flow"] = nfev
     K = min(n_ok, n_gd) - 1
 
-    # --- along the flow: g, ‖Hg‖, the spectrum (Lanczos) at every s-th point
+    # --- the spectrum (Lanczos) at every s-th flow point; ‖Hg‖ by HVP where asked
     t0 = time.perf_counter()
-    gnorm = np.full(steps + 1, np.nan)
     a_pt = np.full(steps + 1, np.nan)
-    ell_direct = np.full(steps + 1, np.nan)
     spec_idx = sorted(set(range(0, K + 1, spectrum_every)) | {K})
     ritz_lo = np.full(steps + 1, np.nan)
     ritz_hi = np.full(steps + 1, np.nan)
@@ -235,21 +272,18 @@ def certify(
     n_hvp = 0
     lanczos_ok = True
     v0 = None
-    it = range(K + 1)
+    pts = range(K + 1) if local_error == "hvp" else spec_idx
     if show:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc="certify: spectra along the flow", leave=False)
+        pts = tqdm(pts, desc="certify: spectra along the flow", leave=False)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    for k in it:
-        y = Y[k]
-        op = hvp_operator(f, y)
-        g = op.grad
-        gnorm[k] = float(torch.linalg.vector_norm(g))
-        a_pt[k] = float(torch.linalg.vector_norm(op(g)))
-        if k < K:
-            ell_direct[k] = float(torch.linalg.vector_norm(y - h * g - Y[k + 1]))
-        if k in spec_idx:
+    spec_set = set(spec_idx)
+    for k in pts:
+        op = hvp_operator(f, Y[k])
+        if local_error == "hvp":
+            a_pt[k] = float(torch.linalg.vector_norm(op(op.grad)))
+        if k in spec_set:
             if v0 is not None:
                 noise = torch.randn(n, generator=gen, dtype=torch.float64).to(device)
                 v0 = v0 + 1e-2 * torch.linalg.vector_norm(v0) / math.sqrt(n) * noise
@@ -265,9 +299,9 @@ def certify(
         n_hvp += op.count
     info["time_spectra"] = time.perf_counter() - t0
     info["n_hvp"] = n_hvp
+    info["n_spectra"] = len(spec_idx)
     info["lanczos_converged"] = bool(lanczos_ok)
-    derr = derr_t.detach().cpu().numpy().astype(np.float64)
-    ynorm = torch.linalg.vector_norm(Y, dim=1).cpu().numpy()
+    ynorm = torch.linalg.vector_norm(torch.nan_to_num(Y), dim=1).cpu().numpy()
 
     # --- M along the flow and its tube
     t0 = time.perf_counter()
@@ -320,10 +354,13 @@ def certify(
         a = np.full(steps + 1, np.nan)
         ell = np.full(steps + 1, np.nan)
         for k in range(K):
-            gs = max(gnorm[k], gnorm[k + 1])
-            lam_abs = max(abs(lam_lo[k]), abs(lam_hi[k]), abs(lam_lo[k + 1]), abs(lam_hi[k + 1]))
-            a[k] = max(a_pt[k], a_pt[k + 1]) + 0.5 * h * (max(Mk[k], 0.0) * gs * gs + lam_abs * lam_abs * gs)
-            ell[k] = min(0.5 * h * h * a[k], ell_direct[k] + derr[k] + derr[k + 1])
+            # ‖Φ(ŷ_k) − ŷ_{k+1}‖ of the computed flow points, plus the rounding of forming it
+            ell[k] = ell_direct[k] + 4 * u_round * (ynorm[k] + ynorm[k + 1])
+            a[k] = 2.0 * ell_direct[k] / (h * h)
+            if local_error == "hvp":
+                gs = max(gnorm[k], gnorm[k + 1])
+                lam_abs = max(abs(lam_lo[k]), abs(lam_hi[k]), abs(lam_lo[k + 1]), abs(lam_hi[k + 1]))
+                a[k] = max(a_pt[k], a_pt[k + 1]) + 0.5 * h * (max(Mk[k], 0.0) * gs * gs + lam_abs * lam_abs * gs)
         return lam_lo, lam_hi, a, ell
 
     def run(r):
@@ -363,7 +400,8 @@ def certify(
     # --- assemble (as bea.certify)
     bound = np.full(steps + 1, math.inf)
     valid = min(first, K + 1)
-    bound[:valid] = e[:valid]
+    # e_k bounds GD against the computed flow points ŷ_k; the flow's own error separates those from θ(kh)
+    bound[:valid] = e[:valid] + derr[:valid]
     local_error = np.full(steps + 1, np.nan)
     local_error[:K] = a[:K]
     lips = np.full(steps + 1, np.nan)
@@ -379,7 +417,8 @@ def certify(
     reasons = []
     if n_gd < steps + 1:
         reasons.append(f"gradient descent diverged at step {n_gd} (t = {t[n_gd]:g})")
-    if sol is not None and sol.status != 0:
+    reasons_flow = ""
+    if sol.status != 0:
         reasons_flow = f"the gradient flow could not be integrated: {sol.message}"
     if n_ok < steps + 1 and not reasons_flow:
         reasons_flow = f"the gradient flow is not finite at t = {t[n_ok]:g}"

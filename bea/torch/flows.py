@@ -374,7 +374,7 @@ def trajectory(
 
         bar = tqdm(total=steps, desc=f"flow {flow}", leave=False)
 
-        def callback(i, t, y):
+        def callback(i, t, y, fy):
             if i:
                 bar.update(1)
 

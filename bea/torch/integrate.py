@@ -35,8 +35,12 @@ class TorchSolution(Solution):
     """Result of :func:`solve`: as :class:`bea.integrate.Solution`, with ``y`` a torch tensor.
 
     ``t`` is a float64 numpy array of the output times; ``y`` is (m, n) on ``y0``'s device; rows after
-    a failure (``on_failure="return"``) are NaN.
+    a failure (``on_failure="return"``) are NaN.  ``local_error_sum[i]`` is Σ‖h·Σ_j E_j k_j‖₂ over the
+    accepted steps up to ``t[i]`` — the sum of the embedded local error estimates, a cheap (no
+    contraction assumed) estimate of the global error at ``t[i]``.
     """
+
+    local_error_sum: np.ndarray | None = None
 
 
 def _scale(y, ynew, rtol, atol):
@@ -62,6 +66,24 @@ def _error_norm(K, E, h, y, ynew, rtol, atol):
     deno = err5 + 0.01 * err3
     deno = torch.where(deno > 0, deno, torch.ones_like(deno))
     return abs(h) * err5 / torch.sqrt(n * deno)
+
+
+def _local_error(K, E, h):
+    """The unscaled 2-norm of an accepted step's error estimate: ‖h·Σ_j E_j k_j‖ (one row), or for
+    DOP853 Hairer's combination ‖e5‖²/√(‖e5‖² + 0.01‖e3‖²) of its two rows (what its controller uses)."""
+    norms = []
+    for r in range(E.shape[0]):
+        e = None
+        for j, w in enumerate(E[r]):
+            if w != 0.0:
+                term = float(w) * K[j]
+                e = term if e is None else e + term
+        norms.append(torch.linalg.vector_norm(e).to(torch.float64))
+    if len(norms) == 1:
+        return abs(h) * norms[0]
+    e5, e3 = norms
+    deno = torch.sqrt(e5 * e5 + 0.01 * e3 * e3)
+    return abs(h) * torch.where(deno > 0, e5 * e5 / deno, torch.zeros_like(deno))
 
 
 def _hinit(rhs, y0, f0, order, hmax, rtol, atol):
@@ -118,7 +140,8 @@ def solve(
     rtol, atol : mixed error-norm tolerances.  In float32 keep rtol ≳ 1e-5.
     max_steps : limit on attempted steps;  first_step : None → Hairer's ``hinit``.
     on_failure : ``"raise"`` (an :class:`bea.IntegrationError` with ``.t``) or ``"return"``.
-    callback : optional ``callback(i, t, y)`` called at every output time (i = 0..m−1).
+    callback : optional ``callback(i, t, y, fy)`` called at every output time (i = 0..m−1) with the
+        state and the field ``fy = rhs(y)`` there (already computed: the first stage of the next step).
 
     Returns
     -------
@@ -166,8 +189,11 @@ def solve(
     nout = t_arr.size
     Y = torch.full((nout, y.numel()), float("nan"), dtype=dtype, device=y.device)
     Y[0] = y
+    err_acc = torch.zeros((), dtype=torch.float64, device=y.device)
+    err_out = torch.full((nout,), float("nan"), dtype=torch.float64, device=y.device)
+    err_out[0] = 0.0
     if callback is not None:
-        callback(0, float(t_arr[0]), y)
+        callback(0, float(t_arr[0]), y, f0)
     t = float(t_arr[0])
     nfev, nsteps, nacc, nrej = 1, 0, 0, 0
     status, t_fail = 0, math.nan
@@ -246,13 +272,15 @@ def solve(
                     t = t_out
                 else:
                     t = t + h
+                err_acc = err_acc + _local_error(K, E, h)  # before K[0] is overwritten
                 y = ynew
                 K[0] = K[s]
                 rejected = False
                 if clipped:
                     Y[iout] = y
+                    err_out[iout] = err_acc
                     if callback is not None:
-                        callback(iout, t, y)
+                        callback(iout, t, y, K[0])
                     iout += 1
                     if iout == nout:
                         break
@@ -276,7 +304,7 @@ def solve(
         message = f"{meth.name}: non-finite values at t = {t_fail!r}: the solution diverges (overflow, or the field is not finite there)"
     sol = TorchSolution(
         t=t_arr, y=Y, status=status, message=message, t_fail=t_fail, nfev=nfev, nsteps=nsteps,
-        naccepted=nacc, nrejected=nrej, method=meth.name,
+        naccepted=nacc, nrejected=nrej, method=meth.name, local_error_sum=err_out.cpu().numpy(),
     )
     if status != 0 and on_failure == "raise":
         raise IntegrationError(message, t=t_fail)
