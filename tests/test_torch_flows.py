@@ -149,7 +149,7 @@ def test_gd_loss_becomes_nan_names_the_step():
 
 
 def test_gd_overflow_names_the_step():
-    with pytest.raises(bea.IntegrationError, match="loss is not finite at step 28") as exc:
+    with pytest.raises(bea.IntegrationError, match="not finite at step 28") as exc:
         bt.gd(lambda t: (t**2).sum(), torch.ones(2), 3.0, 200)
     # |1 − 2h|^k = 5^k: the loss 2·25^k passes float32's 3.4e38 at k = 28
     assert exc.value.step == 28 and exc.value.t == pytest.approx(84.0)
@@ -188,3 +188,13 @@ def test_bad_inputs():
         bt.trajectory(lambda t: (t**2).sum(), torch.zeros(1001, dtype=F64), 0.1, 3, flow="pf")
     with pytest.raises(bea.InvalidInputError, match="not finite"):
         bt.gd(lambda t: torch.log(t).sum(), torch.tensor([-1.0], dtype=F64), 0.1, 3)
+
+
+def test_gd_every_keeps_every_rth_iterate():
+    full, losses = bt.gd(poly, torch.tensor([0.8, -0.5], dtype=F64), 0.05, 20, return_losses=True)
+    thin, losses2 = bt.gd(poly, torch.tensor([0.8, -0.5], dtype=F64), 0.05, 20, every=5, return_losses=True)
+    assert thin.shape == (5, 2) and torch.equal(thin, full[::5])
+    assert torch.equal(losses, losses2)
+    with pytest.raises(bea.IntegrationError) as exc:
+        bt.gd(lambda t: (t**2).sum(), torch.ones(2), 3.0, 200, every=7)
+    assert exc.value.step == 28

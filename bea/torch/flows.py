@@ -121,6 +121,7 @@ def gd(
     h: float,
     steps: int,
     *,
+    every: int = 1,
     return_losses: bool = False,
     check_every: int = 50,
     progress: bool | None = None,
@@ -131,7 +132,9 @@ def gd(
     ----------
     f : ``f(θ) -> scalar tensor`` (e.g. from :func:`bea.torch.flat_loss`);  theta0 : 1-D finite tensor
     h : step size > 0;  steps : number of steps ≥ 0
-    return_losses : also return the (steps+1,) losses f(θ_k)
+    every : keep only the iterates k = 0, every, 2·every, … (rows ``steps // every + 1``) — for long
+        runs of large models (e.g. η/r for r·N steps compared with η every r-th iterate)
+    return_losses : also return the losses f(θ_k) of *every* step, shape (steps+1,)
     check_every : how often (in steps) the loop checks for a non-finite loss (one host sync each)
     progress : tqdm bar (default: when steps ≥ 2000)
 
@@ -145,30 +148,37 @@ def gd(
     h = _check_h(h)
     steps = _check_steps(steps)
     _check_f(f, theta)
-    out, losses, bad = _gd_run(f, theta, h, steps, check_every=check_every, progress=progress)
+    out, losses, bad = _gd_run(f, theta, h, steps, every=every, check_every=check_every, progress=progress)
     if bad >= 0:
-        what = "the loss" if not bool(torch.isfinite(losses[bad])) else "the iterate"
-        raise _diverged("gradient descent", bad, h, f"{what} is not finite ")
+        raise _diverged("gradient descent", bad, h, "the loss or the iterate is not finite ")
     return (out, losses) if return_losses else out
 
 
-def _gd_run(f, theta, h, steps, *, check_every=50, progress=None):
-    """GD iterates and losses; the first index with a non-finite loss or iterate (−1 if none).
-
-    The loop stops at the first check after a failure; rows after the failure are NaN.
-    """
-    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
-        raise InvalidInputError(f"check_every must be a positive integer, got {check_every!r}")
+def _gd_run(f, theta, h, steps, *, every=1, check_every=50, progress=None):
+    """GD iterates (every ``every``-th) and all losses; the first step with a non-finite loss or
+    iterate (−1 if none).  The loop stops at the first check after a failure; later rows are NaN."""
+    for name, v in (("every", every), ("check_every", check_every)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
     n = theta.numel()
-    out = torch.full((steps + 1, n), float("nan"), dtype=theta.dtype, device=theta.device)
+    out = torch.full((steps // every + 1, n), float("nan"), dtype=theta.dtype, device=theta.device)
     losses = torch.full((steps + 1,), float("nan"), dtype=theta.dtype, device=theta.device)
+    # ‖θ_k‖ of every step (a NaN/inf iterate shows here even when only some rows are kept)
+    norms = torch.full((steps + 1,), float("nan"), dtype=theta.dtype, device=theta.device)
     out[0] = theta
+    norms[0] = torch.linalg.vector_norm(theta)
     gv = grad_and_value(f)
     checked = 0
 
     def first_bad(upto):
-        bad = ~torch.isfinite(losses[checked:upto]) | ~torch.isfinite(out[checked:upto]).all(dim=1)
+        bad = ~torch.isfinite(losses[checked:upto]) | ~torch.isfinite(norms[checked:upto])
         return checked + int(torch.nonzero(bad)[0]) if bool(bad.any()) else -1
+
+    def fail(bad):
+        out[bad // every + (1 if bad % every else 0):] = float("nan")
+        if bad % every == 0:
+            out[bad // every] = float("nan")
+        return out, losses, bad
 
     it = range(steps)
     if progress if progress is not None else steps >= 2000:
@@ -179,18 +189,19 @@ def _gd_run(f, theta, h, steps, *, check_every=50, progress=None):
         g, value = gv(theta)
         losses[k] = value.detach()
         theta = theta - h * g.detach()
-        out[k + 1] = theta
+        norms[k + 1] = torch.linalg.vector_norm(theta)
+        if (k + 1) % every == 0:
+            out[(k + 1) // every] = theta
         if (k + 1) % check_every == 0:
             bad = first_bad(k + 1)
             if bad >= 0:
-                out[bad + 1:] = float("nan")
-                return out, losses, bad
+                return fail(bad)
             checked = k + 1
     with torch.no_grad():
         losses[steps] = f(theta)
     bad = first_bad(steps + 1)
     if bad >= 0:
-        out[bad + 1:] = float("nan")
+        return fail(bad)
     return out, losses, bad
 
 
