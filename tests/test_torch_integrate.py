@@ -114,3 +114,20 @@ def test_bad_inputs():
         solve(lambda y: -y, y0, [0.0, 1.0], rtol=0.0)
     with pytest.raises(bea.InvalidInputError):
         solve(lambda y: -y, torch.ones(2, 2), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("method, order", [("bs3", 3), ("dopri5", 5)])
+def test_fixed_grid_convergence_order(method, order):
+    # a huge tolerance accepts every step, so the output grid is the step grid: the global error at
+    # t = 1 then falls like N^-order (y' = −y + sin(y), a nonlinear scalar field)
+    def rhs(y):
+        return -y + torch.sin(y)
+
+    ref = solve(rhs, torch.tensor([1.0], dtype=torch.float64), [0.0, 1.0], method="dop853", rtol=1e-13, atol=1e-15).y[-1]
+    errs = []
+    for N in (8, 16, 32):
+        sol = solve(rhs, torch.tensor([1.0], dtype=torch.float64), np.linspace(0.0, 1.0, N + 1), method=method, rtol=1e3, atol=1e3)
+        assert sol.naccepted == N and sol.nrejected == 0
+        errs.append(float((sol.y[-1] - ref).abs()))
+    slopes = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(np.abs(slopes - order) < 0.6), slopes

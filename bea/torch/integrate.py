@@ -18,14 +18,40 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
 
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
-from bea.integrate import METHODS, Solution
+from bea.integrate import METHODS as _NUMBA_METHODS
+from bea.integrate import ERKMethod, Solution
 
-__all__ = ["solve", "TorchSolution", "METHODS"]
+__all__ = ["solve", "TorchSolution", "METHODS", "BS3"]
+
+
+def _bs3() -> ERKMethod:
+    # Bogacki–Shampine 3(2), FSAL (3 new evaluations per step); Bogacki & Shampine, Appl. Math. Lett.
+    # 2 (1989) 321–325; MATLAB's ode23.  Exact rationals, as the tableaux of bea.integrate.
+    F = Fraction
+    A = [[0, 0, 0], [F(1, 2), 0, 0], [0, F(3, 4), 0]]
+    b = [F(2, 9), F(1, 3), F(4, 9)]
+    bhat = [F(7, 24), F(1, 4), F(1, 3), F(1, 8)]
+    E = [bi - bh for bi, bh in zip(b + [0], bhat)]
+    c = [sum(row, F(0)) for row in A]
+    return ERKMethod(
+        name="bs3", order=3, error_order=2,
+        A=[[float(v) for v in row] for row in A], b=[float(v) for v in b], c=[float(v) for v in c],
+        E=[[float(v) for v in E]], safety=0.9, fac_min=0.2, fac_max=10.0, beta=0.0, expo=1.0 / 3.0,
+        reference="Bogacki & Shampine (1989), Appl. Math. Lett. 2, 321-325 (MATLAB ode23)",
+    )
+
+
+#: Bogacki–Shampine 3(2): a tableau not (yet) in bea.integrate; cheap when the output grid, not the
+#: error, limits the step (gradient flow sampled at every GD step: 3 gradients per GD step, not 6)
+BS3 = _bs3()
+#: the tableaux this solver runs: those of :data:`bea.integrate.METHODS` plus ``"bs3"``
+METHODS: dict[str, ERKMethod] = {**_NUMBA_METHODS, "bs3": BS3}
 
 _NONFINITE_SHRINK = 0.1
 
@@ -136,7 +162,7 @@ def solve(
     y0 : 1-D finite tensor (real or complex); its device and dtype are kept.
     t_eval : 1-D strictly increasing finite times (sequence, numpy array or tensor); ``t_eval[0]`` is
         the initial time.  The solver lands exactly on each (no interpolation).
-    method : a key of :data:`bea.integrate.METHODS` (``"dopri5"``, ``"dop853"``).
+    method : ``"dopri5"``, ``"dop853"`` (:data:`bea.integrate.METHODS`) or ``"bs3"`` (:data:`BS3`).
     rtol, atol : mixed error-norm tolerances.  In float32 keep rtol ≳ 1e-5.
     max_steps : limit on attempted steps;  first_step : None → Hairer's ``hinit``.
     on_failure : ``"raise"`` (an :class:`bea.IntegrationError` with ``.t``) or ``"return"``.
