@@ -271,6 +271,32 @@ def test_pf_approaches_gd_as_the_loss_approaches_a_quadratic():
     assert 5 < errs[0] / errs[1] < 20 and 5 < errs[1] / errs[2] < 20
 
 
+@pytest.mark.parametrize("hz", [0.8, 1.2, 1.5, 1.8])
+def test_pf_branch_follows_the_analytic_continuation(hz):
+    """1-D E = u²/2 + u⁴/8 from u = 0.5 with hλ(u0) = hz: the eigenvalue z = hE''(u) swings round
+    z = 1 during the first steps.  Reference: scipy integrates (u, L) with L = log(1 − z) carried as
+    a state (L' = −z'/(1 − z)), i.e. the analytic continuation along the path with no branch choice
+    at all after the seed's initial value log|1 − z0| + iπ·[z0 > 1]."""
+    u = sp.Symbol("u")
+    E = u**2 / 2 + u**4 / 8
+    u0 = 0.5
+    h = hz / (1 + 1.5 * u0**2)
+
+    def rhs(_t, Y):
+        th, L = Y
+        zz = h * (1 + 1.5 * th**2)
+        thdot = L / zz * (th + th**3 / 2)
+        return np.array([thdot, -h * 3 * th * thdot / (1 - zz)])
+
+    z0 = h * (1 + 1.5 * u0**2)
+    L0 = complex(math.log(abs(1 - z0)), math.pi if z0 > 1 else 0.0)
+    ref = scipy.integrate.solve_ivp(rhs, (0, 5 * h), np.array([u0 + 0j, L0]), method="DOP853",
+                                    t_eval=h * np.arange(6), rtol=1e-12, atol=1e-14)
+    assert ref.success
+    ours = trajectory(E, [u], [u0], h, 5, flow="pf")[:, 0]
+    np.testing.assert_allclose(ours, ref.y[0], rtol=0, atol=1e-9)
+
+
 def test_pf_on_rosenbrock_runs_through_complex_regime():
     """hλ₀ ≈ 1.5 at the start (complex-stable): the PF runs 30 steps, stays near GD, no failure."""
     h = 0.001
