@@ -35,7 +35,7 @@ import sympy as sp
 from bea._checks import check_steps, check_theta0
 from bea.codegen import compile_exprs
 from bea.errors import IntegrationError, InvalidInputError
-from bea.loss import CompiledLoss, compile_loss
+from bea.flows import _loss
 
 __all__ = ["DALResult", "dal", "dal_p", "dal_momentum", "dal_per_parameter", "dal_learning_rate", "hvp_kernel"]
 
@@ -44,7 +44,7 @@ _HG: dict = {}
 
 def hvp_kernel(E, params=None):
     """The compiled kernel θ ↦ H(θ)g(θ) (shape (n,)) of a loss, built once per loss."""
-    loss = E if isinstance(E, CompiledLoss) else compile_loss(E, params)
+    loss = _loss(E, params)
     key = (loss.expr, loss.params)
     k = _HG.get(key)
     if k is None:
@@ -107,7 +107,7 @@ def dal_learning_rate(E, params, theta, *, p: float = 1.0, numerator: float = 2.
     """The DAL-p learning rate c/‖H(θ)ĝ(θ)‖^p at one point (c = 2: Eq. 18/19); inf where ‖Hĝ‖ = 0."""
     p = _check_real("p", p)
     c = _check_real("numerator", numerator, positive=True)
-    loss = compile_loss(E, params)
+    loss = _loss(E, params)
     theta = check_theta0(theta, loss.n, name="theta")
     g = loss.grad(theta)
     gn = float(np.linalg.norm(g))
@@ -145,7 +145,7 @@ def dal(
     -------
     DALResult
     """
-    loss = compile_loss(E, params)
+    loss = _loss(E, params)
     theta = check_theta0(theta0, loss.n)
     steps = check_steps(steps)
     p = _check_real("p", p)

@@ -31,12 +31,28 @@ How the complex field is evaluated (the PF as an analytic function of θ)
     *symmetric*, not Hermitian); when Im θ = 0 exactly, H is real symmetric and ``eigh`` gives real
     orthonormal u_i; otherwise the complex eigendecomposition H = VΛV⁻¹ is used and
     F = V·diag(α(hλ))·V⁻¹g (a solve, not an inverse).  Using ``eigh`` on a complex H would treat it
-    as Hermitian — a different, non-analytic field.  The logarithm uses
-    :func:`bea.principal.flow_alpha_scalar`: arg(1 − z) ∈ (−π/2, 3π/2], equal to the seed's +iπ on
-    the real axis but with the cut moved off it, so the tiny ± imaginary parts the eigenvalues get
-    once θ is complex do not make the field jump between +iπ and −iπ.
-    Quadratic losses (constant H) take a fast path: H is decomposed once with ``eigh`` and each
-    field evaluation costs two matrix–vector products.
+    as Hermitian — a different, non-analytic field.
+
+The branch of log(1 − hλ) is continued along the trajectory
+    log(1 − z) has a branch point at z = 1, and off the real axis no single-valued choice is
+    continuous everywhere: on a non-quadratic loss an eigenvalue z = hλ(θ(t)) of the complex state
+    can wind round z = 1 (it does on Rosenbrock from (−1.2, 1) for any h with hλ₀ > 1), and a fixed
+    cut there stops the integrator (the field jumps back and forth across it).  So, like any ODE
+    with a multivalued analytic right-hand side, the PF is integrated on the Riemann surface:
+    :func:`trajectory` advances GD step by GD step, carrying for each eigenvalue a reference
+    (z_i, log(1 − z_i)) taken at the start of the step (in extra, constant state components); at
+    every evaluation each eigenvalue takes the branch of log(1 − z) nearest to the reference of
+    the nearest reference eigenvalue.  A step in which some arg(1 − z) would turn by more than 3π/4
+    is cut short (the field returns NaN there, the integrator stops) and retried in halves, so the
+    branch followed is always the continuous one.  The start follows the seed: log|1 − z| + iπ for
+    real z > 1; while θ is real the eigenvalues are real and use that convention directly,
+    including the jump 0 → iπ where a real hλ crosses 1.  The result equals integrating
+    L_i = log(1 − z_i) as a state (L' = −z'/(1 − z)) — checked against scipy in the tests.
+    :func:`pf_field` (a single evaluation, no history) uses the fixed branch of
+    :func:`bea.principal.flow_alpha_scalar`: arg(1 − z) ∈ (−π/2, 3π/2], the seed's value on the
+    real axis and continuous across it.
+    Quadratic losses (constant H, real eigenvalues) need none of this: H is decomposed once with
+    ``eigh`` and each field evaluation costs two matrix–vector products.
 
 hλ = 1 (α = −∞)
     GD's factor in u_i is 1 − hλ_i = 0: it lands on the minimiser's coordinate in one step, a rate
@@ -47,7 +63,9 @@ hλ = 1 (α = −∞)
 Compilation
     Fields are numba functions ``f(theta, h)``; the integrator is compiled once per dtype (see
     :mod:`bea.integrate`).  A field is built once per (loss, flow, order) and process; the first
-    trajectory of a new loss pays the compilation of its kernels (≈ 0.1–1 s).
+    trajectory of a new loss pays the compilation of its kernels (≈ 0.1–1 s).  The eigen-solvers
+    are compiled once (cached on disk) and called from the per-loss fields through function
+    pointers, so a new loss does not re-link and re-optimise them (≈ 2 s each otherwise).
 """
 
 from __future__ import annotations
@@ -57,7 +75,6 @@ from functools import lru_cache
 
 import numba
 import numpy as np
-import sympy as sp
 from numba import types
 
 from bea._checks import check_step, check_steps, check_theta0
@@ -382,8 +399,32 @@ def _ptr(disp, kind: str):
     return p
 
 
+_LOSSES: dict = {}
+_QUADRATIC: dict = {}
+
+
+def _loss(E, params) -> CompiledLoss:
+    """:func:`bea.loss.compile_loss`, memoised on (E, params): validating a large sympy loss costs
+    far more (≈ 0.2 s for a 50-parameter quadratic) than a short trajectory."""
+    if isinstance(E, CompiledLoss):
+        return E
+    try:
+        key = (E, tuple(params))
+        hash(key)
+    except TypeError:  # not hashable: let compile_loss raise its error (or handle it)
+        return compile_loss(E, params)
+    loss = _LOSSES.get(key)
+    if loss is None:
+        loss = _LOSSES[key] = compile_loss(E, params)
+    return loss
+
+
 def _is_quadratic(loss: CompiledLoss) -> bool:
-    return all(not e.free_symbols for e in loss.hess_expr)
+    key = (loss.expr, loss.params)
+    q = _QUADRATIC.get(key)
+    if q is None:
+        q = _QUADRATIC[key] = all(not e.free_symbols for e in loss.hess_expr)
+    return q
 
 
 def _make_pf(loss: CompiledLoss, nonprincipal: bool, general: bool):
@@ -576,7 +617,7 @@ def flow_field(E, params, flow: str = "pf", *, order: int | None = None):
     the PF fields take and return complex128 ``theta``, the others float64.
     """
     order = _check_flow(flow, order)
-    return _field(compile_loss(E, params), flow, order)
+    return _field(_loss(E, params), flow, order)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -599,7 +640,7 @@ def gd(E, params, theta0, h, steps, *, on_failure: str = "raise") -> np.ndarray:
     """
     if on_failure not in ("raise", "return"):
         raise InvalidInputError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
-    loss = compile_loss(E, params)
+    loss = _loss(E, params)
     theta0 = check_theta0(theta0, loss.n)
     h = check_step(h)
     steps = check_steps(steps)
@@ -651,7 +692,7 @@ def trajectory(
     h, steps, tolerances), IntegrationError when the flow diverges — its ``.t`` is the time reached.
     """
     order = _check_flow(flow, order)
-    loss = compile_loss(E, params)
+    loss = _loss(E, params)
     theta0 = check_theta0(theta0, loss.n)
     h = check_step(h)
     steps = check_steps(steps)
@@ -694,7 +735,7 @@ def pf_field(E, params, theta, h, *, nonprincipal: bool = False) -> np.ndarray:
     :func:`trajectory` does (general path: ``eigh`` for real θ, complex eigendecomposition for
     complex θ; α with the cut off the real axis and |1 − hλ| floored at ε — module docstring).
     """
-    loss = compile_loss(E, params)
+    loss = _loss(E, params)
     theta = _check_point(theta, loss.n)
     h = check_step(h)
     f = _field(loss, "pf+np" if nonprincipal else "pf", None, general=True)

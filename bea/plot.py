@@ -54,10 +54,9 @@ def trajectories(
     ax : draw into this Axes instead of a new figure
     levels, margin, grid : contour levels, relative margin around the paths, contour resolution
     """
-    from bea.flows import gd, trajectory
-    from bea.loss import compile_loss
+    from bea.flows import _loss, gd, trajectory
 
-    loss = compile_loss(E, params)
+    loss = _loss(E, params)
     if loss.n != 2:
         raise InvalidInputError(f"trajectories draws 2-parameter losses, this one has {loss.n}")
     curves = {"GD": gd(loss, loss.params, theta0, h, steps)}

@@ -16,6 +16,15 @@ so the exact flow for time h multiplies the u_i-coordinate by exp(h r_i) = 1 −
 rotation that reproduces GD's sign flip.
 
 Branch convention: log is the principal branch, log(1 − z) = log|1 − z| + iπ for real z > 1.
+
+For the flows (:mod:`bea.flows`): :func:`flow_alpha_scalar` / :func:`flow_alpha` — the same values
+on the real axis, the cut moved off it (arg(1 − z) ∈ (−π/2, 3π/2]) and |1 − z| floored at ε so that
+hλ = 1 is finite (:data:`ONE_STEP_FLOOR`).
+
+Diagnostics of GD through the PF (Sects. 3–6): :func:`diagnostics` at one point
+(:class:`PFDiagnostics`: eigenvalues, PF Jacobian eigenvalues log(1 − hλ)/h, stability
+coefficients sc_i = α(hλ_i)gᵀu_i (Def. 3.4), drift ‖Hg‖ and ‖Hĝ‖ (Thm 6.1), gᵀu_0, the relative
+progress ratio, per-direction classes) and :func:`diagnostics_along` a GD run (:class:`PFTrace`).
 """
 
 from __future__ import annotations
@@ -527,9 +536,9 @@ def diagnostics(E, params, theta, h) -> PFDiagnostics:
     :class:`bea.loss.CompiledLoss`.
     """
     from bea._checks import check_step, check_theta0
-    from bea.loss import compile_loss
+    from bea.flows import _loss
 
-    loss = compile_loss(E, params)
+    loss = _loss(E, params)
     theta = check_theta0(theta, loss.n, name="theta")
     return _diagnose(loss, theta, check_step(h))
 
@@ -590,9 +599,9 @@ class PFTrace:
 def diagnostics_along(E, params, theta0, h, steps) -> PFTrace:
     """Run GD (:func:`bea.flows.gd`) and compute :func:`diagnostics` at every iterate."""
     from bea.flows import gd
-    from bea.loss import compile_loss
+    from bea.flows import _loss
 
-    loss = compile_loss(E, params)
+    loss = _loss(E, params)
     thetas = gd(loss, loss.params, theta0, h, steps)
     h = float(h)
     pts = tuple(_diagnose(loss, th, h) for th in thetas)
