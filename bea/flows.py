@@ -466,6 +466,34 @@ def _make_pf(loss: CompiledLoss, nonprincipal: bool, general: bool):
     return pf_np
 
 
+_PURE_RELATIVE = 1e-300  # atol of the quadratic PF: decoupled coordinates allow pure relative control
+
+
+@numba.njit(error_model="numpy")
+def _pf_eigen_rhs(y, h):
+    """PF of a quadratic in its eigen-coordinates: y = (c, β·, λ·) with c' = α(hλ)(λc + β), λ and β
+    constant state components (so one compiled field serves every quadratic)."""
+    n = y.shape[0] // 3
+    out = np.zeros(y.shape[0], dtype=np.complex128)
+    for i in range(n):
+        lam = y[2 * n + i].real
+        out[i] = flow_alpha_scalar(h * lam) * (lam * y[i] + y[n + i])
+    return out
+
+
+def _pf_eigen(loss: CompiledLoss):
+    """(field, λ, U, state tail) for the quadratic PF in the eigenbasis of its constant Hessian."""
+    key = (loss.expr, loss.params, "eigen")
+    cached = _FIELDS.get(key)
+    if cached is None:
+        zero = np.zeros(loss.n)
+        H = np.array(loss.hess(zero), dtype=np.float64)
+        lam, U = np.linalg.eigh(0.5 * (H + H.T))
+        beta = U.T @ np.asarray(loss.grad(zero), dtype=np.float64)  # g(θ) = Hθ + b, b = g(0)
+        cached = _FIELDS[key] = (_pf_eigen_rhs, lam, U, np.concatenate([beta, lam]))
+    return cached
+
+
 def _make_pf_continued(loss: CompiledLoss, nonprincipal: bool):
     """PF field on the augmented state y = (θ, z_ref, log(1 − z_ref), has_ref) (constant references)."""
     n = loss.n
@@ -666,7 +694,7 @@ def trajectory(
     *,
     order: int | None = None,
     rtol: float = 1e-10,
-    atol: float = 1e-12,
+    atol: float | None = None,
     method: str = "dop853",
     max_steps: int = 1_000_000,
 ) -> np.ndarray:
@@ -679,7 +707,11 @@ def trajectory(
     flow : one of :data:`FLOWS` (see the module docstring for each field)
     order : truncation order of the BEA field for ``flow="bea"`` (``"ngf"``/``"igr"``/``"third"``
         are orders 0/1/2); not accepted for other flows
-    rtol, atol, method, max_steps : passed to :func:`bea.integrate.solve` (``"dop853"`` or ``"dopri5"``)
+    rtol, atol, method, max_steps : passed to :func:`bea.integrate.solve` (``"dop853"`` or ``"dopri5"``).
+        ``atol=None``: 1e-12, except for the PF / PF+NP of a quadratic loss, which is integrated in
+        the (decoupled) eigen-coordinates of its constant Hessian with pure relative error control,
+        so that every eigen-coordinate — even one that GD shrinks to 1e-20 — is accurate to ~rtol
+        relative (GD = Re PF component by component, not just up to atol)
 
     Returns
     -------
@@ -705,14 +737,23 @@ def trajectory(
         rhs = _FIELDS.get(key)
         if rhs is None:
             rhs = _FIELDS[key] = _make_pf_continued(loss, nonprincipal=(flow == "pf+np"))
+        atol = 1e-12 if atol is None else atol
         return _pf_trajectory(loss, rhs, theta0, h, steps, rtol, atol, method, max_steps)
-    rhs = _field(loss, flow, order)
     t_eval = h * np.arange(steps + 1, dtype=np.float64)
+    if flow in COMPLEX_FLOWS:  # a quadratic: the decoupled eigen-coordinates
+        rhs, lam, U, beta = _pf_eigen(loss)
+        y0 = np.concatenate([U.T @ theta0, beta]).astype(np.complex128)  # beta = (β, λ)
+        atol = _PURE_RELATIVE if atol is None else atol
+    else:
+        rhs = _field(loss, flow, order)
+        atol = 1e-12 if atol is None else atol
     try:
         sol = solve(rhs, y0, t_eval, h, method=method, rtol=rtol, atol=atol, max_steps=max_steps)
     except IntegrationError as exc:
         step = "" if exc.t is None or not math.isfinite(exc.t) else f" (GD step {exc.t / h:.4g})"
         raise IntegrationError(f"flow {flow!r} with h = {h!r}: {exc}{step}", t=exc.t) from None
+    if flow in COMPLEX_FLOWS:
+        return sol.y[:, : loss.n] @ U.T.astype(np.complex128)
     return sol.y
 
 
