@@ -330,6 +330,7 @@ def trajectory(
     seed: int = 0,
     progress: bool | None = None,
     return_solution: bool = False,
+    on_failure: str = "raise",
 ):
     r"""A continuous model of GD sampled at the GD times t = j·h, j = 0..steps: a (steps+1, n) tensor.
 
@@ -347,6 +348,8 @@ def trajectory(
     lanczos_tol, lanczos_max_iter, seed : Lanczos controls of the PF/flipped fields
     progress : tqdm bar over the output times (default: when steps ≥ 200)
     return_solution : return the :class:`bea.torch.integrate.TorchSolution` (work counters) instead
+    on_failure : ``"raise"`` (default) or ``"return"``: keep the rows reached, NaN after the failure
+        (the solution's ``message`` and ``t_fail`` say where)
 
     Returns
     -------
@@ -390,7 +393,8 @@ def trajectory(
                 bar.update(1)
 
     try:
-        sol = solve(field, y0, t_eval, method=method, rtol=rtol, atol=atol, max_steps=max_steps, callback=callback)
+        sol = solve(field, y0, t_eval, method=method, rtol=rtol, atol=atol, max_steps=max_steps, callback=callback,
+                    on_failure=on_failure)
     except IntegrationError as exc:
         step = None if exc.t is None or not math.isfinite(exc.t) else exc.t / h
         where = "" if step is None else f" (GD step {step:.4g})"
