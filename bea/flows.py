@@ -51,8 +51,11 @@ The branch of log(1 − hλ) is continued along the trajectory
     :func:`pf_field` (a single evaluation, no history) uses the fixed branch of
     :func:`bea.principal.flow_alpha_scalar`: arg(1 − z) ∈ (−π/2, 3π/2], the seed's value on the
     real axis and continuous across it.
-    Quadratic losses (constant H, real eigenvalues) need none of this: H is decomposed once with
-    ``eigh`` and each field evaluation costs two matrix–vector products.
+    Quadratic losses (constant H, real eigenvalues) need none of this: H = UΛUᵀ is decomposed once
+    with ``eigh`` and :func:`trajectory` integrates the decoupled eigen-coordinates c = Uᵀθ,
+    c_i' = α(hλ_i)(λ_i c_i + β_i) (β = Uᵀ∇E(0)), with pure relative error control — every
+    coordinate, even one GD shrinks to 1e-20, is accurate to ~rtol relative — and returns Uc.
+    (:func:`flow_field` gives the same field in θ-coordinates: two matrix–vector products.)
 
 hλ = 1 (α = −∞)
     GD's factor in u_i is 1 − hλ_i = 0: it lands on the minimiser's coordinate in one step, a rate
