@@ -329,7 +329,7 @@ except ImportError as exc:
     print("skipping the torch section:", exc)
 
 if HAVE_TORCH:
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # tiny model: threads only add overhead (and contend on a shared CI runner)
     Xd, yd = load_digits(return_X_y=True)
     Xd = torch.tensor(Xd / 16.0, dtype=torch.float32)
     yd = torch.tensor(yd)
