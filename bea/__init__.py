@@ -8,12 +8,12 @@ from bea.certify import Certificate, StepSizeAnswer, certify, max_step
 from bea.codegen import cache_dir, clear_memory_cache, compile_exprs, kernel_source
 from bea.errors import *  # noqa: F401,F403
 from bea.errors import __all__ as _errors_all
-from bea.dal import dal, dal_learning_rate
+from bea.dal import dal_learning_rate
 from bea.flows import FLOWS, flow_field, gd, pf_closed_form, pf_field, trajectory
 from bea.integrate import Solution
 from bea.integrate import solve as solve_ode
 from bea.methods import ButcherTableau, LinearMultistep, Momentum, RungeKutta, get_method
-from bea.principal import alpha, classify, pf_rates
+from bea.principal import PFDiagnostics, alpha, classify, diagnostics, diagnostics_along, pf_rates
 from bea.series import ModifiedSeries, modified_series, modifying_integrator
 from bea.symbolic import ModifiedField, modified_field
 from bea.trees import RootedTree, count_trees, rooted_trees
@@ -44,13 +44,15 @@ __all__ = [
     "alpha",
     "pf_rates",
     "classify",
+    "diagnostics",
+    "diagnostics_along",
+    "PFDiagnostics",
     "gd",
     "trajectory",
     "FLOWS",
     "flow_field",
     "pf_field",
     "pf_closed_form",
-    "dal",
     "dal_learning_rate",
     "certify",
     "max_step",
