@@ -27,7 +27,6 @@ smaller sizes) and saving one PNG:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 
@@ -108,11 +107,11 @@ def fig2_digits(acts=("linear", "relu"), h0=0.05, steps=400, rs=(2, 5, 10, 20), 
     for act in acts:
         f, th0 = bt.flat_loss(mlp(act=act, seed=seed), torch.nn.functional.cross_entropy, X, y)
         t0 = time.perf_counter()
-        ref, losses = bt.gd(f, th0, h0, steps, return_losses=True)
+        ref, losses = bt.gd(f, th0, h0, steps, return_losses=True, progress=False)
         dist_init = torch.linalg.vector_norm(ref - th0, dim=1).numpy()
         dist_r = {}
         for r in rs:
-            small = bt.gd(f, th0, h0 / r, r * steps, every=r)
+            small = bt.gd(f, th0, h0 / r, r * steps, every=r, progress=False)
             dist_r[r] = torch.linalg.vector_norm(small - ref, dim=1).numpy()
         cert = bt.certify(f, th0, h0, certify_steps, method="bs3", progress=False)
         results[act] = dict(
@@ -158,8 +157,8 @@ def fig2_digits(acts=("linear", "relu"), h0=0.05, steps=400, rs=(2, 5, 10, 20), 
 # --------------------------------------------------------------------------------------------------
 
 
-def thm2_lambda_min(acts=("linear", "relu", "tanh", "softplus"), init_scale=0.1, t_end=300.0, points=40,
-                    n_samples=500, n_random=3, out="examples/out/torch_thm2_lambda_min.png", seed=0, verbose=True):
+def thm2_lambda_min(acts=("linear", "relu", "tanh", "softplus"), init_scale=0.1, t_end=300.0, points=30,
+                    n_samples=500, n_random=2, out="examples/out/torch_thm2_lambda_min.png", seed=0, verbose=True):
     r"""λ_min(∇²f(θ(t))) along the gradient flow θ(t) from a near-zero initialisation (seed 000, Thm 2).
 
     For each activation: the flow (float64, dop853) sampled at ``points`` times in [0, t_end]; at each
@@ -175,7 +174,7 @@ def thm2_lambda_min(acts=("linear", "relu", "tanh", "softplus"), init_scale=0.1,
         f, th0 = bt.flat_loss(model, torch.nn.functional.cross_entropy, X, y)
         dt = t_end / points
         Y = bt.trajectory(f, th0, dt, points, "ngf", rtol=1e-7, atol=1e-10, progress=False)
-        lam_min, lam_max, rnd_min, loss = [], [], [], []
+        lam_min, lam_max, rnd_min, rnd_ratio, loss = [], [], [], [], []
         gen = torch.Generator().manual_seed(seed)
         v0 = None
         for yk in Y:
@@ -184,23 +183,28 @@ def thm2_lambda_min(acts=("linear", "relu", "tanh", "softplus"), init_scale=0.1,
             lam_max.append(float(s.values[0]))
             lam_min.append(float(s.values[-1]))
             loss.append(float(f(yk)))
-            r = []
+            r, rr = [], []
             for _ in range(n_random):
                 z = torch.randn(yk.numel(), generator=gen, dtype=torch.float64)
                 z = z / z.norm() * yk.norm()
-                r.append(float(bt.lanczos(f, z, 1, "smallest", tol=1e-4).values[-1]))
+                sz = bt.lanczos(f, z, 1, "both", tol=1e-4)
+                r.append(float(sz.values[-1]))
+                rr.append(float(sz.values[-1] / sz.values[0]))
             rnd_min.append(min(r))
+            rnd_ratio.append(min(rr))
         t = dt * np.arange(points + 1)
-        lam_min, lam_max, rnd_min = map(np.array, (lam_min, lam_max, rnd_min))
+        lam_min, lam_max, rnd_min, rnd_ratio = map(np.array, (lam_min, lam_max, rnd_min, rnd_ratio))
         neg = np.minimum(lam_min, 0.0)
-        results[act] = dict(t=t, lambda_min=lam_min, lambda_max=lam_max, random_lambda_min=rnd_min, loss=np.array(loss),
+        results[act] = dict(t=t, lambda_min=lam_min, lambda_max=lam_max, random_lambda_min=rnd_min,
+                            random_ratio=rnd_ratio, loss=np.array(loss),
                             int_lambda_minus=float(np.sum(0.5 * (neg[1:] + neg[:-1]) * np.diff(t))),
                             time=time.perf_counter() - t0)
         if verbose:
             r = results[act]
             print(f"[thm2] {act}: loss {r['loss'][0]:.4f} -> {r['loss'][-1]:.4f}; along GF min λ_min = {lam_min.min():.4g} "
                   f"(max λ_max = {lam_max.max():.4g}, min λ_min/λ_max = {np.min(lam_min / lam_max):.3g}); "
-                  f"random points of the same norm: min λ_min = {rnd_min.min():.4g}; ∫λ₋dt = {r['int_lambda_minus']:.3g} "
+                  f"random points of the same norm: min λ_min = {rnd_min.min():.4g} (λ_min/λ_max ≥ {rnd_ratio.min():.3g}); "
+                  f"∫λ₋dt = {r['int_lambda_minus']:.3g} "
                   f"[{r['time']:.0f} s]")
     if out:
         plt = _figure(out)
@@ -208,7 +212,8 @@ def thm2_lambda_min(acts=("linear", "relu", "tanh", "softplus"), init_scale=0.1,
         for act, r in results.items():
             line = ax[0].plot(r["t"], r["lambda_min"], label=f"{act}: along GF")[0]
             ax[0].plot(r["t"], r["random_lambda_min"], ":", color=line.get_color(), label=f"{act}: random, same norm")
-            ax[1].plot(r["t"], r["lambda_min"] / r["lambda_max"], color=line.get_color(), label=act)
+            ax[1].plot(r["t"], r["lambda_min"] / r["lambda_max"], color=line.get_color(), label=f"{act}: along GF")
+            ax[1].plot(r["t"], r["random_ratio"], ":", color=line.get_color(), label=f"{act}: random, same norm")
         ax[0].axhline(0.0, color="k", lw=0.5)
         ax[0].set_xlabel("t (gradient-flow time)")
         ax[0].set_ylabel("λ_min of the Hessian")
@@ -272,7 +277,7 @@ def thm3_deep_linear(depths=(3, 4), d=10, width=10, scale=0.3, hs=(0.05, 0.2), s
             for seed in seeds:
                 model = DeepLinearScalar(d, width, depth, scale, torch.Generator().manual_seed(seed))
                 f, th0 = bt.flat_loss(model, loss_fn, torch.zeros(()), phi)
-                _, losses = bt.gd(f, th0, h, steps, return_losses=True, every=steps)
+                _, losses = bt.gd(f, th0, h, steps, return_losses=True, every=steps, progress=False)
                 results["curves"][(depth, h, seed)] = losses.numpy()
                 results["final"][(depth, h, seed)] = float(losses[-1])
             if verbose:

@@ -12,7 +12,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import bea  # noqa: E402
 import bea.torch as bt  # noqa: E402
 from bea import principal  # noqa: E402
 

@@ -31,7 +31,18 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
     ) from _exc
 
 from bea.torch.loss import FlatLoss, flat_loss  # noqa: E402
-from bea.torch.linalg import Spectrum, grad, hessian_spectrum, hvp, lanczos, tgg  # noqa: E402
+from bea.torch.linalg import (  # noqa: E402
+    Spectrum,
+    grad,
+    hessian,
+    hessian_spectrum,
+    hvp,
+    hvp_operator,
+    lanczos,
+    lanczos_operator,
+    tgg,
+    value_and_grad,
+)
 from bea.torch.integrate import TorchSolution, solve  # noqa: E402
 from bea.torch.diagnostics import (  # noqa: E402
     PFDiagnostics,
@@ -52,9 +63,13 @@ __all__ = [
     "FlatLoss",
     "flat_loss",
     "grad",
+    "value_and_grad",
     "hvp",
+    "hvp_operator",
     "tgg",
     "lanczos",
+    "lanczos_operator",
+    "hessian",
     "hessian_spectrum",
     "Spectrum",
     "solve",

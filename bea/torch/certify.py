@@ -42,7 +42,10 @@ piecewise smooth: autodiff's T sees the smooth pieces, so M misses the jumps acr
 boundaries — use smooth activations (tanh, softplus, linear) when the bound is to mean something.
 
 The tube radius is chosen as in :func:`bea.certify.certify`: a pass with r = 0, then r a few multiples
-of that bound until the recursion stays inside (M re-estimated in each tube).
+of that bound until the recursion stays inside (M re-estimated in each tube).  When already the r = 0
+recursion blows up (ρ grows with M·e/2, so the bound can run away super-exponentially), a geometric
+range of radii is tried and the tube that holds longest is kept: ``bound`` is then finite on that
+prefix (``valid_steps``) and ``certified`` is False.
 """
 
 from __future__ import annotations
@@ -382,12 +385,20 @@ def certify(
         e0max = float(np.max(res0[1]))
         passes.append((0.0, e0max))
         proven, last = None, None
-        for fac in _TUBE_FACTORS:
-            r = max(fac * e0max, rfloor)
+        if math.isfinite(e0max):
+            radii = [max(fac * e0max, rfloor) for fac in _TUBE_FACTORS]
+        else:
+            # the r = 0 recursion itself blows up (the M·e/2 feedback): no tube holds for all steps;
+            # try radii from just above its first steps up to the parameters' scale, keep the tube
+            # that holds longest (a bound valid on a prefix of the run)
+            e0 = res0[1]
+            lo = max(float(e0[min(1, K)]) * 2.0, rfloor)
+            radii = list(np.geomspace(lo, max(scale, 2 * lo), 7))
+        for r in radii:
             if not (math.isfinite(r) and r <= 1e8 * scale):
                 break
-            res = run(r)
-            passes.append((r, float(np.max(res[1]))))
+            res = run(float(r))
+            passes.append((float(r), float(np.max(res[1]))))
             if res[2] > K:
                 proven = res
                 break

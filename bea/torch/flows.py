@@ -56,7 +56,7 @@ from torch.func import grad_and_value
 from bea.errors import BEAError, IntegrationError, InvalidInputError, UnknownMethodError
 from bea.torch.diagnostics import flow_alpha
 from bea.torch.integrate import solve
-from bea.torch.linalg import hessian, hvp, hvp_operator, lanczos_operator, tgg
+from bea.torch.linalg import hessian, hvp_operator, lanczos_operator, tgg
 from bea.torch.loss import check_loss_value, check_theta
 
 __all__ = ["FLOWS", "COMPLEX_FLOWS", "gd", "trajectory", "flow_field", "DENSE_MAX"]
@@ -388,9 +388,11 @@ def trajectory(
 
         bar = tqdm(total=steps, desc=f"flow {flow}", leave=False)
 
-        def callback(i, t, y, fy):
+        def _tick(i, t, y, fy):
             if i:
                 bar.update(1)
+
+        callback = _tick
 
     try:
         sol = solve(field, y0, t_eval, method=method, rtol=rtol, atol=atol, max_steps=max_steps, callback=callback,

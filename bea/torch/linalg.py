@@ -29,7 +29,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.func import functional_call  # noqa: F401  (re-exported for users building their own f)
 from torch.func import grad as _func_grad
 from torch.func import grad_and_value, jvp, vjp
 
