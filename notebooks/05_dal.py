@@ -387,7 +387,7 @@ if HAVE_TORCH:
 # rates between ≈ 1.8 and 6 from ‖Hĝ‖ and reaches a four times lower loss at equal or better test
 # accuracy; DAL-0.5 takes larger steps (its rate ≈ 2.6–4) and is faster still, as in the seed's
 # Figs. 18 and 20. DAL with momentum drives the training loss to ≈ 0 — its rate grows without bound
-# (to ≈ 1e5) as ‖Hĝ‖ → 0 on separable data with cross-entropy, so in real use cap it (`max_lr`).
+# (to 1e5–1e6) as ‖Hĝ‖ → 0 on separable data with cross-entropy, so in real use cap it (`max_lr`).
 # This is a digits-scale analogue of the seed's CIFAR-10/ImageNet figures, with 150 full-batch
 # steps. We make no claim about generalisation beyond the printed accuracies.
 
