@@ -336,8 +336,9 @@ if HAVE_TORCH:
 # to t = 2 for all three steps, within a factor ≈ 3 of the actual distance, and bound and distance
 # both shrink in proportion to η (Thm 1's tη), even though λ_min along the flow is as low as −0.7.
 # This is a float-mode certificate, not a proof: the Hessian-Lipschitz constant M is estimated from
-# samples along the flow (`bea.torch.certify`). Longer horizons at these steps leave the tube, and
-# we did not get a certificate in reasonable time for a ReLU network (see notebooks/README.md).
+# samples along the flow (`bea.torch.certify`). With the tube radius fixed at 0.2, longer horizons
+# at these steps leave the tube. We did not get a certificate in reasonable time for a ReLU network
+# (see notebooks/README.md).
 
 # %%
 print(f"notebook 06 ran in {time.perf_counter() - T_START:.1f} s")
