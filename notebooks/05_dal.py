@@ -42,7 +42,7 @@ import numpy as np
 import sympy as sp
 
 import bea
-from bea.dal import dal, dal_momentum, dal_p, dal_per_parameter  # note: `bea.dal` itself is the function
+from bea.dal import dal, dal_momentum, dal_p, dal_per_parameter
 from bea.loss import compile_loss
 
 T_START = time.perf_counter()
