@@ -141,7 +141,7 @@ def fig2_digits(acts=("linear", "relu"), h0=0.05, steps=300, rs=(2, 5, 10, 20), 
             kc = np.arange(res["gf_distance"].size)
             row[1].plot(res["dist_from_init"][kc], res["gf_distance"], "k--", label="η0 vs gradient flow")
             ok = np.isfinite(res["bound"])
-            row[1].plot(res["dist_from_init"][kc][ok], res["bound"][ok], "r-", lw=1, label="certified bound (float)")
+            row[1].plot(res["dist_from_init"][kc][ok], res["bound"][ok], color="m", lw=1.5, label="certified bound (float)")
             row[1].set_yscale("log")
             row[1].set_xlabel("‖θ_k − θ_0‖ (distance from init)")
             row[1].set_ylabel("distance between trajectories")
