@@ -22,7 +22,6 @@ Timings are the minimum over repeats (the machines these run on are shared).  Nu
 from __future__ import annotations
 
 import argparse
-import math
 import time
 import timeit
 
