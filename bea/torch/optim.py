@@ -3,16 +3,21 @@ r"""Drift-adjusted learning rates (DAL, seed 002 Sect. 6.2–7) as ``torch.optim
 The per-iteration drift of gradient descent is (h²/2)·H(θ′)g(θ′) (Thm 6.1); its size relative to the
 gradient, ‖Hĝ‖ with ĝ = g/‖g‖, sets the step:
 
-* :class:`DAL` — Eq. 18–19:  θ ← θ − h(θ)·g,  h(θ) = scale/‖Hĝ‖^p  (scale = 2; p = 1 is DAL, p = 0.5
+* :class:`DAL` — Eq. 18–19:  θ ← θ − h(θ)·g,  h(θ) = numerator/‖Hĝ‖^p  (numerator = 2; p = 1 is DAL, p = 0.5
   the paper's recommended DAL-0.5).  With p = 1 the "signal-to-drift ratio" h‖g‖ / ((h²/2)‖Hg‖) is 1.
 * :class:`MomentumDAL` — Eq. 20–21:  v ← m·v − h(θ)·g,  θ ← θ + v.  Eq. 21 as printed scales the
-  gradient by 1/(2‖Hĝ‖), i.e. ``scale = 0.5`` with p = 1 — the default here; Eq. 20 with a fixed h
+  gradient by 1/(2‖Hĝ‖), i.e. ``numerator = 0.5`` with p = 1 — the default here; Eq. 20 with a fixed h
   is plain heavy-ball momentum.
 * :class:`PerParameterDAL` — Sect. 7 ("use the per parameter information provided by Hg"): the same
-  signal-to-drift balance coordinate by coordinate, h_j = scale·(|g_j|/|(Hg)_j|)^p — for p = 1 and
-  scale = 2 the ratio h_j|g_j| / ((h_j²/2)|(Hg)_j|) of coordinate j's gradient step to its drift is
-  1, as Eq. 18 makes it for the whole vector.  Coordinates with (Hg)_j ≈ 0 would get unbounded steps, so every
-  h_j is capped at ``max_ratio`` times the global DAL-p rate (default 10).
+  signal-to-drift balance coordinate by coordinate, h_j = numerator·(|g_j|/|(Hg)_j|)^p — for p = 1 and
+  numerator = 2 the ratio h_j|g_j| / ((h_j²/2)|(Hg)_j|) of coordinate j's gradient step to its drift is
+  1, as Eq. 18 makes it for the whole vector (the rule of :func:`bea.dal.dal_per_parameter`).  On a
+  network many coordinates have (Hg)_j ≈ 0 and would take unbounded steps, so here every h_j is also
+  capped at ``max_ratio`` times the global DAL-p rate (default 10; ``None``: bea.dal's rule exactly).
+
+Names and rules follow the numpy path :mod:`bea.dal` (``p``, ``numerator``, ``max_lr``; g = 0: no move,
+rate ``max_lr``; an infinite rate along g ≠ 0 raises :class:`bea.IntegrationError` naming the step),
+and ``tests/test_torch_optim.py`` checks the iterates against it.
 
 Hessian-vector product: ``hvp="exact"`` (double backward: the gradient is taken with
 ``create_graph=True`` and differentiated once more along ĝ) or ``hvp="fd"`` — the one-extra-backward
@@ -39,16 +44,16 @@ import math
 
 import torch
 
-from bea.errors import InvalidInputError, InvalidLossError
+from bea.errors import IntegrationError, InvalidInputError, InvalidLossError
 
 __all__ = ["DAL", "MomentumDAL", "PerParameterDAL", "dal_lr"]
 
 
-def dal_lr(drift_normalized: float, p: float = 1.0, scale: float = 2.0) -> float:
-    """h_p = scale/‖Hĝ‖^p (seed 002, Eq. 18–19); +inf when ‖Hĝ‖ = 0."""
+def dal_lr(drift_normalized: float, p: float = 1.0, numerator: float = 2.0) -> float:
+    """h_p = numerator/‖Hĝ‖^p (seed 002, Eq. 18–19); +inf when ‖Hĝ‖ = 0."""
     if drift_normalized <= 0.0:
         return math.inf
-    return scale / drift_normalized**p
+    return numerator / drift_normalized**p
 
 
 def _check_pos(name, v, allow_none=False, allow_zero=False):
@@ -70,6 +75,7 @@ class _DALBase(torch.optim.Optimizer):
         if not any(p.requires_grad for g in self.param_groups for p in g["params"]):
             raise InvalidInputError("the optimiser got no parameters that require gradients")
         self.last: dict = {}
+        self._steps = 0
 
     def _params(self):
         return [p for g in self.param_groups for p in g["params"] if p.requires_grad]
@@ -109,7 +115,11 @@ class _DALBase(torch.optim.Optimizer):
             return loss.detach(), [g.detach() for g in grads], 0.0, [torch.zeros_like(p) for p in params]
         v = [g.detach() / gnorm for g in grads] if direction == "unit" else [g.detach() for g in grads]
         if exact:
-            Hv = torch.autograd.grad(grads, params, grad_outputs=v, allow_unused=True)
+            # gradients that are constant in θ (a loss linear in some parameters) carry no graph
+            live = [(g, vi) for g, vi in zip(grads, v) if g.requires_grad]
+            Hv = [None] * len(params)
+            if live:
+                Hv = torch.autograd.grad([g for g, _ in live], params, grad_outputs=[vi for _, vi in live], allow_unused=True)
             Hv = [torch.zeros_like(p) if h is None else h for p, h in zip(params, Hv)]
         else:
             # one extra gradient at θ + εv̂ (v̂ = ĝ); Hv = ‖v‖·(∇E(θ + εv̂) − ∇E(θ))/ε
@@ -138,74 +148,88 @@ class _DALBase(torch.optim.Optimizer):
             p.grad = g.clone()
         return loss.detach(), grads, gnorm, [h.detach() for h in Hv]
 
-    def _global_lr(self, drift_n, p, scale):
-        lr = dal_lr(drift_n, p, scale)
-        if self.max_lr is not None:
-            lr = min(lr, self.max_lr)
+    def _global_lr(self, drift_n, p, numerator, gnorm):
+        """numerator/‖Hĝ‖^p capped at ``max_lr``, as :func:`bea.dal.dal`: at g = 0 the rate is ``max_lr``
+        (inf by default; nothing moves), an infinite rate along g ≠ 0 raises."""
+        cap = math.inf if self.max_lr is None else self.max_lr
+        if gnorm == 0.0:
+            return cap
+        lr = min(cap, dal_lr(drift_n, p, numerator))
         if not math.isfinite(lr):
-            lr = 0.0 if self.max_lr is None else self.max_lr
+            raise IntegrationError(
+                f"DAL step {self._steps}: the learning rate is infinite (H ĝ = 0 along a nonzero gradient); "
+                "pass max_lr to cap it",
+                t=float(self._steps),
+            )
         return lr
 
 
 class DAL(_DALBase):
-    r"""Gradient descent with the drift-adjusted learning rate h = scale/‖Hĝ‖^p (seed 002, Eq. 18–19).
+    r"""Gradient descent with the drift-adjusted learning rate h = numerator/‖Hĝ‖^p (seed 002, Eq. 18–19).
+
+    The torch counterpart of :func:`bea.dal.dal` (same names and rules: ``numerator``, ``p``,
+    ``max_lr``; at g = 0 nothing moves and the rate is ``max_lr``; an infinite rate along g ≠ 0 —
+    Hĝ = 0 — raises :class:`bea.IntegrationError` unless ``max_lr`` caps it).
 
     Parameters
     ----------
-    params : parameters or parameter groups (groups may set their own ``p`` and ``scale``; the drift
+    params : parameters or parameter groups (groups may set their own ``p`` and ``numerator``; the drift
         ‖Hĝ‖ is always that of the whole parameter vector)
     p : the power of Eq. 19 (1: DAL, 0.5: DAL-0.5)
-    scale : the numerator (2 in Eq. 18)
+    numerator : c in c/‖Hĝ‖^p (2 in Eq. 18)
     hvp : ``"exact"`` (double backward) or ``"fd"`` (one extra gradient, finite difference)
     fd_eps : finite-difference step (default √u·max(1, ‖θ‖))
-    max_lr : optional cap of the learning rate (where ‖Hĝ‖ → 0)
+    max_lr : optional cap of the learning rate
     """
 
-    def __init__(self, params, p: float = 1.0, *, scale: float = 2.0, hvp: str = "exact", fd_eps=None, max_lr=None):
+    def __init__(self, params, p: float = 1.0, *, numerator: float = 2.0, hvp: str = "exact", fd_eps=None, max_lr=None):
         p = _check_pos("p", p, allow_zero=True)
-        scale = _check_pos("scale", scale)
-        super().__init__(params, dict(p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
+        numerator = _check_pos("numerator", numerator)
+        super().__init__(params, dict(p=p, numerator=numerator, lr=math.nan), hvp, fd_eps, max_lr)
 
     @torch.no_grad()
     def step(self, closure=None):
         loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
-        drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat))
+        drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat)) if gnorm > 0 else math.nan
         it = iter(grads)
         lrs = []
         for group in self.param_groups:
-            lr = self._global_lr(drift_n, group["p"], group["scale"])
+            lr = self._global_lr(drift_n, group["p"], group["numerator"], gnorm)
             group["lr"] = lr
             lrs.append(lr)
             for prm in group["params"]:
                 if prm.requires_grad:
-                    prm.add_(next(it), alpha=-lr)
+                    g = next(it)
+                    if gnorm > 0:
+                        prm.add_(g, alpha=-lr)
+        self._steps += 1
         self.last = dict(lr=lrs[0], lrs=lrs, drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss))
         return loss
 
 
 class MomentumDAL(_DALBase):
-    r"""Heavy-ball momentum with a drift-adjusted step (seed 002, Eq. 20–21).
+    r"""Heavy-ball momentum with a drift-adjusted step (seed 002, Eq. 20–21; :func:`bea.dal.dal_momentum`).
 
-    v ← m·v − h(θ)·g,  θ ← θ + v,  h(θ) = scale/‖Hĝ‖^p.  ``scale=0.5, p=1`` (default) is Eq. 21 as
-    printed (1/(2‖Hĝ‖)).  Other parameters as :class:`DAL`.
+    v ← m·v − h(θ)·g,  θ ← θ + v,  h(θ) = numerator/‖Hĝ‖^p.  ``numerator=0.5, p=1`` (default) is Eq. 21
+    as printed (1/(2‖Hĝ‖)); pass ``numerator=2`` for the rate of Eq. 18.  Other parameters as :class:`DAL`.
     """
 
-    def __init__(self, params, momentum: float = 0.9, p: float = 1.0, *, scale: float = 0.5, hvp: str = "exact",
+    def __init__(self, params, momentum: float = 0.9, p: float = 1.0, *, numerator: float = 0.5, hvp: str = "exact",
                  fd_eps=None, max_lr=None):
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not (0.0 <= momentum < 1.0):
             raise InvalidInputError(f"momentum must be in [0, 1), got {momentum!r}")
         p = _check_pos("p", p, allow_zero=True)
-        scale = _check_pos("scale", scale)
-        super().__init__(params, dict(momentum=float(momentum), p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
+        numerator = _check_pos("numerator", numerator)
+        super().__init__(params, dict(momentum=float(momentum), p=p, numerator=numerator, lr=math.nan), hvp, fd_eps, max_lr)
 
     @torch.no_grad()
     def step(self, closure=None):
         loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
-        drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat))
+        drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat)) if gnorm > 0 else math.nan
         it = iter(grads)
         lrs = []
         for group in self.param_groups:
-            lr = self._global_lr(drift_n, group["p"], group["scale"])
+            lr = self._global_lr(drift_n, group["p"], group["numerator"], gnorm)
             group["lr"] = lr
             lrs.append(lr)
             for prm in group["params"]:
@@ -216,52 +240,66 @@ class MomentumDAL(_DALBase):
                 v = state.get("velocity")
                 if v is None:
                     v = state["velocity"] = torch.zeros_like(prm)
-                v.mul_(group["momentum"]).add_(g, alpha=-lr)
+                v.mul_(group["momentum"])
+                if gnorm > 0:
+                    v.add_(g, alpha=-lr)
                 prm.add_(v)
+        self._steps += 1
         self.last = dict(lr=lrs[0], lrs=lrs, drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss))
         return loss
 
 
 class PerParameterDAL(_DALBase):
-    r"""Coordinate-wise drift-adjusted rates h_j = scale·(|g_j|/|(Hg)_j|)^p, capped (seed 002, Sect. 7).
+    r"""Coordinate-wise drift-adjusted rates h_j = numerator/r_j^p, r_j = |(Hg)_j|/|g_j| (seed 002, Sect. 7).
 
-    ``max_ratio`` caps every h_j at ``max_ratio`` × the global DAL-p rate scale/‖Hĝ‖^p (coordinates
-    with (Hg)_j ≈ 0 would otherwise take unbounded steps); ``max_lr`` caps them absolutely.
+    The rule of :func:`bea.dal.dal_per_parameter` (coordinates with g_j = 0 do not move; an infinite
+    rate along g_j ≠ 0 raises unless capped), plus one safeguard for networks, where many coordinates
+    have (Hg)_j ≈ 0: every h_j is capped at ``max_ratio`` × the global DAL-p rate numerator/‖Hĝ‖^p
+    (default 10; ``max_ratio=None`` gives bea.dal's rule exactly).  ``max_lr`` caps them absolutely.
     ``opt.last["lr"]`` is the mean rate, ``"lr_min"``/``"lr_max"`` the extremes.
     """
 
-    def __init__(self, params, p: float = 1.0, *, scale: float = 2.0, max_ratio: float = 10.0, hvp: str = "exact",
-                 fd_eps=None, max_lr=None):
+    def __init__(self, params, p: float = 1.0, *, numerator: float = 2.0, max_ratio: float | None = 10.0,
+                 hvp: str = "exact", fd_eps=None, max_lr=None):
         p = _check_pos("p", p, allow_zero=True)
-        scale = _check_pos("scale", scale)
-        self.max_ratio = _check_pos("max_ratio", max_ratio)
-        super().__init__(params, dict(p=p, scale=scale, lr=math.nan), hvp, fd_eps, max_lr)
+        numerator = _check_pos("numerator", numerator)
+        self.max_ratio = _check_pos("max_ratio", max_ratio, allow_none=True)
+        super().__init__(params, dict(p=p, numerator=numerator, lr=math.nan), hvp, fd_eps, max_lr)
 
     @torch.no_grad()
     def step(self, closure=None):
         loss, grads, gnorm, Hg = self._grad_and_hg(closure, "raw")
         drift = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg))
-        drift_n = drift / gnorm if gnorm > 0 else 0.0
+        drift_n = drift / gnorm if gnorm > 0 else math.nan
         it = iter(zip(grads, Hg))
         stats = []
         for group in self.param_groups:
-            p, scale = group["p"], group["scale"]
-            cap = self._global_lr(drift_n, p, scale) * self.max_ratio
-            if self.max_lr is not None:
-                cap = min(cap, self.max_lr)
+            p, numerator = group["p"], group["numerator"]
+            cap = math.inf if self.max_lr is None else self.max_lr
+            if self.max_ratio is not None and gnorm > 0 and drift_n > 0:
+                cap = min(cap, self.max_ratio * numerator / drift_n**p)
             for prm in group["params"]:
                 if not prm.requires_grad:
                     continue
                 g, hg = next(it)
-                ratio = g.abs() / hg.abs()  # inf where (Hg)_j = 0, nan where both are 0
-                lr = scale * ratio.pow(p)
-                lr = torch.nan_to_num(lr, nan=0.0, posinf=cap).clamp(max=cap)
-                prm.sub_(lr * g)
+                r = hg.abs() / g.abs()  # nan where g_j = 0 (no move), 0 where (Hg)_j = 0
+                lr = torch.clamp(numerator / r.pow(p), max=cap)
+                moving = g != 0
+                if bool(torch.any(~torch.isfinite(lr) & moving)):
+                    raise IntegrationError(
+                        f"DAL step {self._steps}: a per-parameter learning rate is infinite ((Hg)_j = 0 along "
+                        "g_j ≠ 0); pass max_lr or max_ratio to cap it",
+                        t=float(self._steps),
+                    )
+                lr = torch.where(moving, lr, torch.full_like(lr, cap))
+                prm.sub_(torch.where(moving, lr * g, torch.zeros_like(g)))
                 stats.append(lr.reshape(-1))
             group["lr"] = cap
+        self._steps += 1
         lr_all = torch.cat(stats)
+        fin = lr_all[torch.isfinite(lr_all)]
         self.last = dict(
-            lr=float(lr_all.mean()), lr_min=float(lr_all.min()), lr_max=float(lr_all.max()), drift=drift,
-            drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss),
+            lr=float(fin.mean()) if fin.numel() else math.inf, lr_min=float(lr_all.min()), lr_max=float(lr_all.max()),
+            drift=drift, drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss),
         )
         return loss
