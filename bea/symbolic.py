@@ -351,6 +351,13 @@ def modified_field(E, params: Sequence, order: int, method="gd", *, simplify="au
         builds it.
     h : the step-size symbol (default ``Symbol("h", positive=True)``)
 
+    Returns
+    -------
+    ModifiedField
+        ``terms[k]`` is f_k (``terms[0] == −∇E``), ``field`` is Σ_k h^k f_k.
+
+    Examples
+    --------
     >>> import sympy as sp
     >>> x = sp.Symbol("x")
     >>> modified_field(x**2 / 2, [x], order=2).field

@@ -397,9 +397,17 @@ def assert_local_order(
     tol : allowed shortfall of the fitted slope.
     sharp : also require the slope to be at most order + 2 + tol (the next term really is there).
 
-    The one-step error is computed by :func:`local_errors` (mpmath GBS integration, ``dps`` digits)
-    and its log-log slope fitted; raises AssertionError with the measured errors otherwise.
-    Returns the :class:`LocalOrder` measurement.
+    Returns
+    -------
+    LocalOrder
+        The measurement: the step sizes, the one-step errors (computed by :func:`local_errors`,
+        mpmath GBS integration with ``dps`` digits) and their fitted log-log slope.
+
+    Raises
+    ------
+    AssertionError
+        When the fitted slope falls short of order + 2 − tol (or, with ``sharp``, exceeds
+        order + 2 + tol); the message carries the measured errors.
     """
     from bea.symbolic import ModifiedField
 
