@@ -119,6 +119,36 @@ def test_integer_powers_exact(dtype):
     np.testing.assert_allclose(out, expected, rtol=2e-15 * 8)
 
 
+# a loss with 1/x³ and x⁻² terms: in a sum sympy keeps them as bare negative powers (not denominators
+# of a Mul), so they reach the printer's own ``1.0/(x^k)`` branch; its derivatives carry x⁻⁴, y⁻³, ...
+NEG_POWER_LOSS = 1 / x**3 + 2 * y**-2 + x * y / 5 + (x + y) ** -3 + x**-7 / 10
+
+
+@pytest.mark.parametrize("use_cse", [True, False])
+def test_negative_integer_powers_against_sympy(use_cse):
+    """Every kernel of a loss with negative integer powers (value, gradient, Hessian and a modified
+    field) equals sympy's own high-precision evaluation at random points: ``x**-k`` is 1/x^k, never
+    x^k (a single-character slip in the printer that cse hides when a positive power is shared)."""
+    import bea
+
+    E = NEG_POWER_LOSS
+    grad = [sp.diff(E, v) for v in PARAMS]
+    exprs = [E, *grad, *[sp.diff(g, v) for g in grad for v in PARAMS]]
+    k = compile_exprs(exprs, PARAMS, cse=use_cse, name="neg_powers")
+    mf = bea.modified_field(E, PARAMS, order=2)
+    kf = compile_exprs(mf.field, PARAMS, (mf.h,), cse=use_cse, name="neg_powers_field")
+    rng = np.random.default_rng(7)
+    for a, b in rng.uniform(0.4, 2.5, size=(6, 2)):
+        subs = {x: sp.Float(a, 30), y: sp.Float(b, 30)}
+        close(k(np.array([a, b])), [float(e.evalf(30, subs=subs)) for e in exprs], rtol=1e-12)
+        subs[mf.h] = sp.Float(0.01, 30)
+        close(kf(np.array([a, b]), 0.01), [float(e.evalf(30, subs=subs)) for e in mf.field], rtol=1e-11)
+    z = np.array([0.8 + 0.3j, 1.2 - 0.4j])
+    zsubs = {x: sp.Float(0.8, 30) + sp.Float(0.3, 30) * sp.I, y: sp.Float(1.2, 30) - sp.Float(0.4, 30) * sp.I}
+    close(k(z), [complex(e.evalf(30, subs=zsubs)) for e in exprs], rtol=1e-11)
+    assert "(1.0/(" in k.source  # the bare negative powers went through the printer's own branch
+
+
 def test_huge_coefficients_compile():
     k = compile_exprs([sp.Rational(10**30, 7) * x + 10**40, sp.Rational(1, 3 * 10**25) * x], [x])
     np.testing.assert_allclose(k(np.array([2.0])), [2e30 / 7 + 1e40, 2 / 3e25], rtol=1e-15)
