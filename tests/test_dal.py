@@ -106,6 +106,27 @@ def test_per_parameter_dal():
     np.testing.assert_allclose(r.lrs, lrs, rtol=1e-9)
 
 
+@pytest.mark.parametrize("p,lams", [(0.5, (0.5, 0.02)), (2.0, (3.0, 1.5))])
+def test_per_parameter_dal_power_p(p, lams):
+    """Per-parameter DAL-p uses h_j = c/r_j^p with the power p (not c/r_j): on a diagonal quadratic
+    r_j = λ_j, so h_j = 2/λ_j^p in closed form; off the diagonal, the numpy loop with the explicit H.
+    (The eigenvalues keep every run stable: λ_j·2/λ_j^p < 2.)"""
+    lam = np.array(lams)
+    E = lams[0] * x**2 / 2 + lams[1] * y**2 / 2
+    r = dal_per_parameter(E, P2, THETA0, 4, p=p)
+    np.testing.assert_allclose(r.lrs, np.tile(2.0 / lam**p, (4, 1)), rtol=1e-13)
+    th = THETA0.copy()
+    for k in range(4):
+        th = th - 2.0 / lam**p * lam * th
+        np.testing.assert_allclose(r.thetas[k + 1], th, rtol=1e-12)
+    A = np.array([[lams[0], 0.3 * lams[1]], [0.3 * lams[1], lams[1]]])
+    E2 = (A[0, 0] * x**2 + 2 * A[0, 1] * x * y + A[1, 1] * y**2) / 2
+    ref, lrs = numpy_dal(lambda t: A @ t, lambda t: A, THETA0, 6, p=p, per_parameter=True)
+    r2 = dal_per_parameter(E2, P2, THETA0, 6, p=p)
+    np.testing.assert_allclose(r2.lrs, lrs, rtol=1e-10)
+    np.testing.assert_allclose(r2.thetas, ref, rtol=1e-10, atol=1e-14)
+
+
 def test_hvp_kernel_against_explicit_hessian():
     k = hvp_kernel(ROSEN, P2)
     for t in ([-1.2, 1.0], [0.3, -0.7], [2.0, 4.0]):
