@@ -98,6 +98,55 @@ def test_per_parameter_dal_on_diagonal_hessian():
     assert np.allclose(theta.detach().numpy(), TH0 - np.array([1.0, 100.0]) * g, rtol=1e-10)
 
 
+A_ND = np.array([[3.0, 1.0], [1.0, 2.0]])  # a non-diagonal Hessian
+
+
+def nd_quad_problem(th0):
+    theta = torch.nn.Parameter(torch.tensor(th0, dtype=torch.float64))
+    A = torch.tensor(A_ND, dtype=torch.float64)
+
+    def closure():
+        return 0.5 * theta @ (A @ theta)
+
+    return theta, closure
+
+
+@pytest.mark.parametrize("scale", [40.0, 1e-3])
+def test_fd_hvp_of_a_non_unit_vector(scale):
+    """PerParameterDAL's finite-difference HVP is taken along the raw gradient g (‖g‖ ≠ 1): the
+    difference quotient along ĝ must be scaled back by ‖v‖ = ‖g‖, so the rates equal the exact
+    h_j = 2|g_j|/|(A g)_j| of the quadratic ½θᵀAθ (H = A, Hg = A·Aθ, computed in numpy)."""
+    th0 = scale * np.array([0.7, -0.4])
+    g = A_ND @ th0
+    assert abs(np.linalg.norm(g) - 1.0) > 0.5
+    expected = 2.0 * np.abs(g) / np.abs(A_ND @ g)
+    theta, closure = nd_quad_problem(th0)
+    opt = bt.PerParameterDAL([theta], max_ratio=None, hvp="fd")
+    opt.step(closure)
+    assert opt.last["lr_min"] == pytest.approx(expected.min(), rel=1e-6)
+    assert opt.last["lr_max"] == pytest.approx(expected.max(), rel=1e-6)
+    assert opt.last["drift"] == pytest.approx(np.linalg.norm(A_ND @ g), rel=1e-6)
+    np.testing.assert_allclose(theta.detach().numpy(), th0 - expected * g, rtol=1e-6)
+
+
+@pytest.mark.parametrize("p", [0.5, 2.0])
+def test_per_parameter_cap_uses_the_power_p(p):
+    """The per-parameter cap is max_ratio × numerator/‖Hĝ‖^p with the power p of the rates (not
+    /‖Hĝ‖): at p ≠ 1 with a cap that binds, the capped coordinate's rate equals that formula
+    (numpy, H = diag(2, 0.02)), and the free coordinate keeps 2/λ_0^p."""
+    theta, closure = quad_problem()
+    opt = bt.PerParameterDAL([theta], p=p, max_ratio=2.0)
+    opt.step(closure)
+    g = H @ TH0
+    drift_n = np.linalg.norm(H @ g) / np.linalg.norm(g)
+    cap = 2.0 * 2.0 / drift_n**p
+    free = 2.0 / 2.0**p
+    assert cap < 2.0 / 0.02**p and free < cap  # the cap binds on coordinate 1 only
+    assert opt.last["lr_max"] == pytest.approx(cap, rel=1e-12)
+    assert opt.last["lr_min"] == pytest.approx(free, rel=1e-12)
+    np.testing.assert_allclose(theta.detach().numpy(), TH0 - np.array([free, cap]) * g, rtol=1e-12)
+
+
 def test_dal_in_a_training_loop_with_groups_and_logger():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
