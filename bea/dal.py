@@ -22,14 +22,30 @@ n² terms, which is fine for the losses bea handles symbolically (tens of parame
 Non-finite cases are explicit: a step size that is infinite (‖Hĝ‖ = 0 with g ≠ 0, e.g. a loss that
 is linear along g) is capped at ``max_lr`` (default: raise :class:`bea.IntegrationError` naming the
 step); at g = 0 the iterate is stationary and the recorded rate is ``max_lr`` (inf by default).
+
+Divergence is detected at the step it happens, never reported as something else: the run has
+diverged at iterate k when g(θ_k), H(θ_k)g(θ_k), E(θ_k) or θ_k is not finite (overflow), or when
+|E(θ_k)| exceeds ``blowup``·max(1, |E(θ_0)|) (default 1e10: DAL-0.5 on Himmelblau from 0 reaches
+E ≈ 6e157 in 100 steps while every number stays finite, because the rate 2/‖Hĝ‖^½ underflows to 0
+and freezes the iterate). ``on_failure="raise"`` (default) raises :class:`bea.IntegrationError`
+with the step (``.t = k``) and the loss; ``"return"`` returns the rows up to iterate k (NaN after
+it) with ``result.diverged_at = k`` and ``result.reason``.
+
+Calling the module
+    ``bea.dal`` is this module, and calling it runs :func:`dal`: ``bea.dal(E, params, theta0,
+    steps, p=0.5)`` is ``bea.dal.dal(...)``, and ``from bea.dal import dal_p`` still works.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import sys
+import types
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import sympy as sp
 
 from bea._checks import check_steps, check_theta0
@@ -65,6 +81,9 @@ class DALResult:
     lrs : (steps,) learning rate used at step k (``(steps, n)`` for per-parameter DAL)
     drift_normalized : (steps,) ‖H(θ_k)ĝ(θ_k)‖ (NaN where g = 0)
     p, numerator, momentum : the settings
+    diverged_at : None, or the first iterate k at which the run diverged (``on_failure="return"``;
+        rows after k are NaN, row k holds what was reached)
+    reason : None, or why the run counts as diverged at ``diverged_at``
     """
 
     method: str
@@ -75,14 +94,24 @@ class DALResult:
     p: float
     numerator: float
     momentum: float
+    diverged_at: int | None = None
+    reason: str | None = None
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run diverged (then :attr:`diverged_at` and :attr:`reason` say where and why)."""
+        return self.diverged_at is not None
 
     def summary(self) -> str:
-        lr = self.lrs
-        return (
-            f"{self.method} (p = {self.p:g}, c = {self.numerator:g}, momentum = {self.momentum:g}), "
-            f"{len(self.thetas) - 1} steps: E {self.losses[0]:.6g} -> {self.losses[-1]:.6g}; "
-            f"learning rate in [{np.nanmin(lr):.4g}, {np.nanmax(lr):.4g}], final {np.ravel(lr[-1]) if lr.size else '-'}"
-        )
+        k = len(self.thetas) - 1 if self.diverged_at is None else self.diverged_at
+        lr = self.lrs[:k]
+        with np.errstate(invalid="ignore"):
+            span = f"[{np.nanmin(lr):.4g}, {np.nanmax(lr):.4g}]" if np.any(np.isfinite(lr)) else "-"
+        head = (f"{self.method} (p = {self.p:g}, c = {self.numerator:g}, momentum = {self.momentum:g}), "
+                f"{len(self.thetas) - 1} steps: E {self.losses[0]:.6g} -> {self.losses[k]:.6g}")
+        if self.diverged:
+            return f"{head} — DIVERGED at iterate {k}: {self.reason}; learning rate before it in {span}"
+        return f"{head}; learning rate in {span}, final {np.ravel(lr[-1]) if lr.size else '-'}"
 
     def plot(self, **kwargs):
         """Loss and learning-rate traces (:func:`bea.plot.dal_traces`)."""
@@ -103,6 +132,11 @@ def _check_real(name, value, *, positive=False, allow_inf=False):
     return v
 
 
+def _norm(v) -> float:
+    """‖v‖₂ without overflow for entries beyond 1e154 (BLAS nrm2 scales; numpy's dot does not)."""
+    return float(scipy.linalg.norm(v, check_finite=False))
+
+
 def dal_learning_rate(E, params, theta, *, p: float = 1.0, numerator: float = 2.0) -> float:
     """The DAL-p learning rate c/‖H(θ)ĝ(θ)‖^p at one point (c = 2: Eq. 18/19); inf where ‖Hĝ‖ = 0."""
     p = _check_real("p", p)
@@ -110,10 +144,10 @@ def dal_learning_rate(E, params, theta, *, p: float = 1.0, numerator: float = 2.
     loss = _loss(E, params)
     theta = check_theta0(theta, loss.n, name="theta")
     g = loss.grad(theta)
-    gn = float(np.linalg.norm(g))
+    gn = _norm(g)
     if gn == 0.0:
         return math.inf
-    d = float(np.linalg.norm(hvp_kernel(loss)(theta))) / gn
+    d = _norm(hvp_kernel(loss)(theta)) / gn
     return math.inf if d == 0.0 else c / d**p
 
 
@@ -128,6 +162,8 @@ def dal(
     momentum: float = 0.0,
     per_parameter: bool = False,
     max_lr: float = math.inf,
+    blowup: float = 1e10,
+    on_failure: str = "raise",
 ) -> DALResult:
     r"""Gradient descent with a drift-adjusted learning rate (module docstring for the formulas).
 
@@ -140,10 +176,21 @@ def dal(
     momentum : m in Eqs. 20–21 (0: plain DAL)
     per_parameter : h_j = c/r_j^p with r_j = |(Hg)_j|/|g_j| instead of one global rate
     max_lr : cap on the learning rate (inf: an infinite rate raises :class:`bea.IntegrationError`)
+    blowup : the run has diverged once |E(θ_k)| > blowup·max(1, |E(θ_0)|) (inf: only overflow counts)
+    on_failure : ``"raise"`` (default): divergence raises :class:`bea.IntegrationError` naming the
+        step k (``.t = k``) and the loss; ``"return"``: the result with ``diverged_at = k``, its
+        ``reason``, and NaN rows after iterate k
 
     Returns
     -------
     DALResult
+
+    Raises
+    ------
+    InvalidInputError
+        bad settings (p, numerator, momentum outside [0, 1), max_lr, blowup, on_failure, steps, θ0).
+    IntegrationError
+        an infinite learning rate along g ≠ 0 without ``max_lr``, or divergence (``on_failure="raise"``).
     """
     loss = _loss(E, params)
     theta = check_theta0(theta0, loss.n)
@@ -154,19 +201,32 @@ def dal(
     if not 0.0 <= m < 1.0:
         raise InvalidInputError(f"momentum must be in [0, 1), got {momentum!r}")
     cap = _check_real("max_lr", max_lr, positive=True, allow_inf=True)
-    grad, hg = loss.grad, hvp_kernel(loss)
+    blowup = _check_real("blowup", blowup, positive=True, allow_inf=True)
+    if on_failure not in ("raise", "return"):
+        raise InvalidInputError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
+    grad, hg, value = loss.grad, hvp_kernel(loss), loss.value
     n = loss.n
-    thetas = np.empty((steps + 1, n))
+    thetas = np.full((steps + 1, n), np.nan)
     thetas[0] = theta
-    lrs = np.empty((steps, n) if per_parameter else steps)
-    drift = np.empty(steps)
+    losses = np.full(steps + 1, np.nan)
+    losses[0] = value(theta)
+    if not math.isfinite(losses[0]):
+        raise InvalidInputError(f"the loss is not finite at theta0 = {theta}: E = {losses[0]}")
+    bound = blowup * max(1.0, abs(losses[0]))
+    lrs = np.full((steps, n) if per_parameter else steps, np.nan)
+    drift = np.full(steps, np.nan)
     v = np.zeros(n)
+    failed = reason = None
     for k in range(steps):
         g = grad(theta)
         Hg = hg(theta)
-        gn = math.hypot(*g) if n <= 16 else float(np.linalg.norm(g))
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(Hg))):
+            what = "the gradient" if not np.all(np.isfinite(g)) else "H g"
+            failed, reason = k, f"{what} overflows at θ_{k} = {theta} (E = {losses[k]:.4g})"
+            break
+        gn = _norm(g)
         with np.errstate(over="ignore", invalid="ignore"):
-            drift[k] = float(np.linalg.norm(Hg)) / gn if gn > 0.0 else math.nan
+            drift[k] = _norm(Hg) / gn if gn > 0.0 else math.nan
         if per_parameter:
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = np.abs(Hg) / np.abs(g)
@@ -189,11 +249,22 @@ def dal(
             step = np.where(g == 0.0, 0.0, lr * g)  # g = 0 with lr = inf would give NaN
         v = m * v - step
         theta = theta + v
-        if not np.all(np.isfinite(theta)):
-            raise IntegrationError(f"DAL diverged: iterate {k + 1} is not finite", t=float(k + 1))
         thetas[k + 1] = theta
         lrs[k] = lr
-    losses = np.array([loss.value(th) for th in thetas])
+        if not np.all(np.isfinite(theta)):
+            failed, reason = k + 1, f"iterate {k + 1} is not finite: {theta}"
+            break
+        losses[k + 1] = value(theta)
+        if not abs(losses[k + 1]) <= bound:  # also NaN
+            failed, reason = k + 1, (f"E(θ_{k + 1}) = {losses[k + 1]:.4g} left [-{bound:.3g}, {bound:.3g}] "
+                                     f"(blowup = {blowup:g} × max(1, |E(θ_0)|))")
+            break
+    if failed is not None and on_failure == "raise":
+        raise IntegrationError(
+            f"DAL diverged at step {failed}: {reason}; a smaller numerator or another p may converge "
+            "(on_failure='return' keeps the iterates)",
+            t=float(failed),
+        )
     if per_parameter:
         method = "dal-per-parameter"
     elif m > 0.0:
@@ -201,7 +272,7 @@ def dal(
     else:
         method = "dal" if p == 1.0 else "dal-p"
     return DALResult(method=method, thetas=thetas, losses=losses, lrs=lrs, drift_normalized=drift,
-                     p=p, numerator=c, momentum=m)
+                     p=p, numerator=c, momentum=m, diverged_at=failed, reason=reason)
 
 
 def dal_p(E, params, theta0, steps: int, p: float = 0.5, **kwargs) -> DALResult:
@@ -220,3 +291,15 @@ def dal_momentum(E, params, theta0, steps: int, m: float = 0.9, *, p: float = 1.
 def dal_per_parameter(E, params, theta0, steps: int, **kwargs) -> DALResult:
     """Per-parameter DAL: h_j = c/(|(Hg)_j|/|g_j|)^p (see the module docstring for the definition)."""
     return dal(E, params, theta0, steps, per_parameter=True, **kwargs)
+
+
+class _CallableModule(types.ModuleType):
+    """``bea.dal`` stays this module (``bea.dal.dal_p``, ``import bea.dal``) and calling it runs
+    :func:`dal`: one name for what users type first."""
+
+    def __call__(self, *args, **kwargs) -> DALResult:
+        return dal(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__signature__ = inspect.signature(dal)

@@ -69,9 +69,14 @@ MILD = ((1 - x) ** 2 + (y - x**2) ** 2) / 20
 @pytest.mark.parametrize("p,E", [(1.0, ROSEN), (0.5, MILD), (0.25, MILD)])
 def test_dal_matches_numpy_on_quadratic_and_nonquadratic(p, E):
     ref, lrs = numpy_dal(lambda t: H @ t, lambda t: H, THETA0, 20, p=p)
-    r = dal(QUAD, P2, THETA0, 20, p=p)
+    # at p = 0.25 the rate 2/‖Hĝ‖^¼ ≈ 1.7 makes hλ_0 ≈ 3.4 > 2: the run diverges (E ≈ 2e10 at step
+    # 15), which the default growth guard reports; blowup=inf compares all 20 steps with numpy
+    r = dal(QUAD, P2, THETA0, 20, p=p, blowup=math.inf)
     np.testing.assert_allclose(r.thetas, ref, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(r.lrs, lrs, rtol=1e-12)
+    if p == 0.25:
+        with pytest.raises(IntegrationError, match="diverged at step 15"):
+            dal(QUAD, P2, THETA0, 20, p=p)
     grad, hess = _numpy_derivatives(E)
     ref, lrs = numpy_dal(grad, hess, [-1.2, 1.0], 30, p=p)
     assert np.all(np.isfinite(ref))
@@ -145,6 +150,60 @@ def test_infinite_learning_rate_is_explicit():
     assert math.isinf(dal_learning_rate(E, P2, [0.0, 0.0]))
 
 
+HIMMELBLAU = (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
+
+
+def test_divergence_is_detected_at_the_step():
+    """DAL-0.5 on Himmelblau from 0 blows up (E ≈ 6e157 after 100 steps while every number stays
+    finite): the run stops at the first iterate whose |E| passes blowup·max(1, |E_0|), names it, and
+    the iterates before it are the plain numpy DAL loop's (explicit H, lambdified derivatives)."""
+    with pytest.raises(IntegrationError, match="diverged at step") as info:
+        dal(HIMMELBLAU, P2, [0.0, 0.0], 100, p=0.5)
+    k = int(info.value.t)
+    r = dal(HIMMELBLAU, P2, [0.0, 0.0], 100, p=0.5, on_failure="return")
+    assert r.diverged and r.diverged_at == k and "DIVERGED" in r.summary() and "E(θ" in r.reason
+    f = sp.lambdify([P2], HIMMELBLAU, "numpy")
+    assert abs(f(r.thetas[k])) > 1e10 * 170 >= np.max(np.abs([f(t) for t in r.thetas[:k]]))
+    grad, hess = _numpy_derivatives(HIMMELBLAU)
+    ref, lrs = numpy_dal(grad, hess, [0.0, 0.0], k, p=0.5)
+    np.testing.assert_allclose(r.thetas[: k + 1], ref, rtol=1e-9)
+    np.testing.assert_allclose(r.lrs[:k], lrs, rtol=1e-9)
+    assert np.all(np.isnan(r.thetas[k + 1 :])) and np.all(np.isnan(r.losses[k + 1 :]))
+    # p = 1 converges on the same problem: no false alarm
+    ok = dal(HIMMELBLAU, P2, [0.0, 0.0], 100)
+    assert not ok.diverged and ok.losses[-1] < 1.0 and np.all(np.isfinite(ok.thetas))
+
+
+def test_overflow_is_divergence_not_an_infinite_rate():
+    """With the growth guard off, the same run ends when H g overflows to inf: reported as
+    divergence with the step, not as 'the learning rate is infinite' (and never frozen at lr = 0)."""
+    with pytest.raises(IntegrationError, match="overflows") as info:
+        dal(HIMMELBLAU, P2, [0.0, 0.0], 200, p=0.5, blowup=math.inf)
+    assert "infinite" not in str(info.value) and info.value.t > 0
+    r = dal(HIMMELBLAU, P2, [0.0, 0.0], 200, p=0.5, blowup=math.inf, on_failure="return")
+    k = r.diverged_at
+    assert np.all(np.isfinite(r.thetas[: k + 1])) and np.all(r.lrs[:k] > 0)
+    hg = hvp_kernel(HIMMELBLAU, P2)(r.thetas[k])
+    assert not np.all(np.isfinite(hg))
+
+
+def test_bea_dal_is_callable_and_a_module():
+    """``bea.dal(...)`` runs :func:`bea.dal.dal` and ``bea.dal`` is still the module (its functions,
+    ``import bea.dal``, ``from bea.dal import ...``)."""
+    import importlib
+
+    import bea
+
+    mod = importlib.import_module("bea.dal")
+    assert bea.dal is mod and bea.dal.dal is dal and bea.dal.dal_p is dal_p
+    a = bea.dal(QUAD, P2, THETA0, 5, p=0.5)
+    b = dal(QUAD, P2, THETA0, 5, p=0.5)
+    np.testing.assert_array_equal(a.thetas, b.thetas)
+    import inspect
+
+    assert "on_failure" in inspect.signature(bea.dal).parameters
+
+
 def test_stationary_start():
     r = dal(QUAD, P2, [0.0, 0.0], 3)
     np.testing.assert_array_equal(r.thetas, 0.0)
@@ -164,6 +223,8 @@ def test_stationary_start():
         (dict(max_lr=-1.0), "max_lr"),
         (dict(steps=-1), "steps"),
         (dict(theta0=[1.0]), "shape"),
+        (dict(on_failure="ignore"), "on_failure"),
+        (dict(blowup=0.0), "blowup"),
     ],
 )
 def test_dal_bad_inputs(kwargs, match):

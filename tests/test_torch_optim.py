@@ -3,6 +3,8 @@ quadratic with a known Hessian, in a normal training loop, and on bad use."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -201,6 +203,46 @@ def test_bad_use():
         bt.DAL([nan_theta]).step(lambda: (nan_theta**2).sum())
 
 
+def test_closure_that_calls_backward_is_explained():
+    """The standard torch closure (zero_grad, backward, return loss) frees the graph the optimiser
+    needs for its own double backward: refused with an InvalidLossError that says why, before any
+    autograd error, and the parameters do not move."""
+    theta, closure = quad_problem()
+    for cls in (bt.DAL, bt.MomentumDAL, bt.PerParameterDAL):
+        opt = cls([theta], hvp="exact")
+
+        def standard_closure():
+            opt.zero_grad()
+            loss = closure()
+            loss.backward()
+            return loss
+
+        with pytest.raises(bea.InvalidLossError, match="called backward"):
+            opt.step(standard_closure)
+        np.testing.assert_array_equal(theta.detach().numpy(), TH0)
+    opt = bt.DAL([theta], hvp="fd")
+    with pytest.raises(bea.InvalidLossError, match="called backward"):
+        opt.step(standard_closure)
+
+
+def test_huge_gradients_norm_without_overflow_and_overflow_is_divergence():
+    """E = θ⁴/4 at θ = 4e61: g = θ³ = 6.4e184 (g² overflows), ĝ = 1, Hĝ = 3θ² — DAL's rate is
+    2/(3θ²), not a spurious 'infinite rate' from ‖g‖ = inf; H·g = 3θ⁵ ≈ 3e308 overflows, which the
+    per-parameter optimiser (raw direction) reports as divergence at that step."""
+    t0 = 4e61
+    theta = torch.nn.Parameter(torch.tensor([t0], dtype=torch.float64))
+    opt = bt.DAL([theta])
+    opt.step(lambda: theta[0] ** 4 / 4)
+    assert opt.last["lr"] == pytest.approx(2.0 / (3.0 * t0**2), rel=1e-12)
+    assert opt.last["grad_norm"] == pytest.approx(t0**3, rel=1e-12)
+    assert float(theta.detach()) == pytest.approx(t0 - 2.0 / (3.0 * t0**2) * t0**3, rel=1e-12)
+    theta2 = torch.nn.Parameter(torch.tensor([t0], dtype=torch.float64))
+    opt2 = bt.PerParameterDAL([theta2])
+    with pytest.raises(bea.IntegrationError, match="diverged at step 0") as info:
+        opt2.step(lambda: theta2[0] ** 4 / 4)
+    assert info.value.t == 0.0
+
+
 def poly_problem(th0):
     theta = torch.nn.Parameter(torch.tensor(th0, dtype=torch.float64))
 
@@ -222,7 +264,8 @@ def test_optimisers_match_numpy_dal(kind, kwargs):
     th0, steps = [0.8, -0.5], 8
     theta, closure = poly_problem(th0)
     if kind == "dal":
-        ref = dal.dal(E, [x, y], th0, steps, **kwargs)
+        # DAL-0.5 blows up here (E ≈ 1e12 at step 8): the reference runs without the growth guard
+        ref = dal.dal(E, [x, y], th0, steps, blowup=float("inf"), **kwargs)
         opt = bt.DAL([theta], **kwargs)
     elif kind == "momentum":
         ref = dal.dal_momentum(E, [x, y], th0, steps, **kwargs)
@@ -248,3 +291,23 @@ def test_infinite_rate_raises_unless_capped():
     opt = bt.DAL([theta2])
     opt.step(lambda: (theta2**2).sum())
     assert torch.equal(theta2.detach(), torch.zeros(2, dtype=torch.float64)) and opt.last["lr"] == float("inf")
+
+
+def test_missing_torch_message_gives_the_cpu_install_line():
+    """Without torch, ``import bea.torch`` says how to get the CPU build (torch==2.13.0 before the
+    extra) and that the extra alone pulls CUDA — the README's install line, not a bare 'pip install'."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None\n"
+        "try:\n"
+        "    import bea.torch\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "pip install torch==2.13.0" in out and "pip install -e '.[torch]'" in out and "CUDA" in out
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "pip install torch==2.13.0" in readme and "CUDA" in readme

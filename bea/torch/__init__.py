@@ -18,17 +18,25 @@ from __future__ import annotations
 from bea.errors import BEAError
 
 
+#: What :class:`MissingTorchError` tells the user (also in the README): the CPU build first, because
+#: ``pip install 'bea[torch]'`` on its own resolves to the newest torch and, on Linux, to its CUDA
+#: build with the CUDA runtime, cuDNN, NCCL and triton wheels (several GB).
+INSTALL_HINT = (
+    "for the CPU build run `pip install torch==2.13.0` first (where that name resolves to a CUDA build, add "
+    "`--index-url https://download.pytorch.org/whl/cpu`), then `pip install -e '.[torch]'`; the extra on its "
+    "own pulls the newest torch, on Linux with its CUDA, cuDNN, NCCL and triton wheels (several GB)"
+)
+
+
 class MissingTorchError(BEAError, ImportError):
-    """PyTorch is not installed: ``pip install 'bea[torch]'`` (CPU wheel: ``pip install torch==2.13.0``)."""
+    """PyTorch is not installed. CPU build: ``pip install torch==2.13.0`` *before*
+    ``pip install -e '.[torch]'`` (the extra alone resolves to the newest, CUDA-enabled torch on Linux)."""
 
 
 try:
     import torch as _torch  # noqa: F401
 except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
-    raise MissingTorchError(
-        "bea.torch needs PyTorch, which is not installed; install it with "
-        "`pip install 'bea[torch]'` (or `pip install torch==2.13.0` for the CPU wheel)"
-    ) from _exc
+    raise MissingTorchError(f"bea.torch needs PyTorch, which is not installed: {INSTALL_HINT}") from _exc
 
 from bea.torch.loss import FlatLoss, flat_loss  # noqa: E402
 from bea.torch.linalg import (  # noqa: E402

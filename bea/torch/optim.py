@@ -27,7 +27,10 @@ with ε = ``fd_eps`` (default √u·max(1, ‖θ‖), u the unit roundoff of the
 The closure
     ``step(closure)`` needs a closure that computes and **returns** the loss *without* calling
     ``backward()`` (the optimiser differentiates it itself; with ``hvp="fd"`` the closure is called
-    twice).  After the step ``p.grad`` holds the gradient at the old parameters, and ``opt.last``
+    twice).  A standard closure that calls ``loss.backward()`` is detected (it fills ``p.grad``,
+    which the step clears first) and refused with an :class:`bea.InvalidLossError` saying so.
+    A gradient or Hessian-vector product that overflows raises :class:`bea.IntegrationError` naming
+    the step (divergence), as :func:`bea.dal.dal` does.  After the step ``p.grad`` holds the gradient at the old parameters, and ``opt.last``
     (also each group's ``"lr"``) the learning rate and drift used — for logging::
 
         opt = bea.torch.DAL(model.parameters(), p=0.5)
@@ -54,6 +57,15 @@ def dal_lr(drift_normalized: float, p: float = 1.0, numerator: float = 2.0) -> f
     if drift_normalized <= 0.0:
         return math.inf
     return numerator / drift_normalized**p
+
+
+def _norm(tensors) -> float:
+    """‖(t_1, ..., t_m)‖₂ of a list of tensors, scaled so that entries beyond √(max float) do not
+    overflow (inf or NaN only when an entry is)."""
+    big = max((float(t.detach().abs().max()) for t in tensors if t.numel()), default=0.0)
+    if big == 0.0 or not math.isfinite(big):
+        return big
+    return big * math.sqrt(sum(float(torch.sum((t.detach() / big) ** 2)) for t in tensors))
 
 
 def _check_pos(name, v, allow_none=False, allow_zero=False):
@@ -86,8 +98,18 @@ class _DALBase(torch.optim.Optimizer):
                 f"{type(self).__name__}.step needs a closure that computes and returns the loss "
                 "(without calling backward): the drift ‖Hĝ‖ needs a Hessian-vector product"
             )
+        params = self._params()
+        for p in params:
+            p.grad = None  # a closure that calls backward() fills them: detected below
         with torch.enable_grad():
             loss = closure()
+        if any(p.grad is not None for p in params):
+            raise InvalidLossError(
+                f"the closure called backward(): {type(self).__name__} differentiates the loss itself (twice, "
+                "for the Hessian-vector product of the drift ‖Hĝ‖), so the closure must compute and return the "
+                "loss without calling backward() or zero_grad()-then-backward(); e.g. "
+                "`opt.step(lambda: loss_fn(model(X), y))`"
+            )
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise InvalidLossError(f"the closure must return the scalar loss tensor, got {loss!r}")
         if loss.grad_fn is None:
@@ -110,7 +132,9 @@ class _DALBase(torch.optim.Optimizer):
         exact = self.hvp_mode == "exact"
         grads = torch.autograd.grad(loss, params, create_graph=exact, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-        gnorm = math.sqrt(sum(float(torch.sum(g.detach() ** 2)) for g in grads))
+        gnorm = _norm(grads)
+        if not math.isfinite(gnorm):
+            raise self._diverged(f"the gradient is not finite (loss {float(loss.detach()):.4g})")
         if gnorm == 0.0:
             return loss.detach(), [g.detach() for g in grads], 0.0, [torch.zeros_like(p) for p in params]
         v = [g.detach() / gnorm for g in grads] if direction == "unit" else [g.detach() for g in grads]
@@ -124,7 +148,7 @@ class _DALBase(torch.optim.Optimizer):
         else:
             # one extra gradient at θ + εv̂ (v̂ = ĝ); Hv = ‖v‖·(∇E(θ + εv̂) − ∇E(θ))/ε
             vnorm = 1.0 if direction == "unit" else gnorm
-            theta_norm = math.sqrt(sum(float(torch.sum(p.detach() ** 2)) for p in params))
+            theta_norm = _norm(params)
             eps = self.fd_eps
             if eps is None:
                 eps = math.sqrt(torch.finfo(params[0].dtype).eps) * max(1.0, theta_norm)
@@ -146,7 +170,16 @@ class _DALBase(torch.optim.Optimizer):
         grads = [g.detach() for g in grads]
         for p, g in zip(params, grads):
             p.grad = g.clone()
-        return loss.detach(), grads, gnorm, [h.detach() for h in Hv]
+        Hv = [h.detach() for h in Hv]
+        if not all(bool(torch.all(torch.isfinite(h))) for h in Hv):
+            raise self._diverged(f"the Hessian-vector product overflows (‖g‖ = {gnorm:.4g}, loss {float(loss.detach()):.4g})")
+        return loss.detach(), grads, gnorm, Hv
+
+    def _diverged(self, what: str) -> IntegrationError:
+        return IntegrationError(
+            f"DAL diverged at step {self._steps}: {what}; a smaller numerator or another p may converge",
+            t=float(self._steps),
+        )
 
     def _global_lr(self, drift_n, p, numerator, gnorm):
         """numerator/‖Hĝ‖^p capped at ``max_lr``, as :func:`bea.dal.dal`: at g = 0 the rate is ``max_lr``
@@ -190,7 +223,7 @@ class DAL(_DALBase):
     @torch.no_grad()
     def step(self, closure=None):
         loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
-        drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat)) if gnorm > 0 else math.nan
+        drift_n = _norm(Hg_hat) if gnorm > 0 else math.nan
         it = iter(grads)
         lrs = []
         for group in self.param_groups:
@@ -225,7 +258,7 @@ class MomentumDAL(_DALBase):
     @torch.no_grad()
     def step(self, closure=None):
         loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
-        drift_n = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg_hat)) if gnorm > 0 else math.nan
+        drift_n = _norm(Hg_hat) if gnorm > 0 else math.nan
         it = iter(grads)
         lrs = []
         for group in self.param_groups:
@@ -269,7 +302,7 @@ class PerParameterDAL(_DALBase):
     @torch.no_grad()
     def step(self, closure=None):
         loss, grads, gnorm, Hg = self._grad_and_hg(closure, "raw")
-        drift = math.sqrt(sum(float(torch.sum(h**2)) for h in Hg))
+        drift = _norm(Hg)
         drift_n = drift / gnorm if gnorm > 0 else math.nan
         it = iter(zip(grads, Hg))
         stats = []
