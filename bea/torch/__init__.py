@@ -65,6 +65,7 @@ from bea.torch.diagnostics import (  # noqa: E402
 from bea.torch.flows import COMPLEX_FLOWS, FLOWS, flow_field, gd, trajectory  # noqa: E402
 from bea.torch.optim import DAL, MomentumDAL, PerParameterDAL  # noqa: E402
 from bea.torch.certify import certify  # noqa: E402  (after the submodule import: the name is the function)
+from bea.torch.modified import TorchModifiedField, modified_field  # noqa: E402
 
 __all__ = [
     "MissingTorchError",
@@ -99,5 +100,7 @@ __all__ = [
     "DAL",
     "MomentumDAL",
     "PerParameterDAL",
+    "modified_field",
+    "TorchModifiedField",
 ]
 

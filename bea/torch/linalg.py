@@ -40,6 +40,9 @@ __all__ = [
     "hvp",
     "hvp_operator",
     "tgg",
+    "directional_derivative",
+    "gradient_derivative",
+    "check_mode",
     "lanczos",
     "lanczos_operator",
     "hessian",
@@ -47,7 +50,7 @@ __all__ = [
     "Spectrum",
 ]
 
-_HVP_MODES = ("rev", "fwd")
+HVP_MODES = ("rev", "fwd")
 _WHICH = ("both", "largest", "smallest")
 
 
@@ -62,9 +65,11 @@ def value_and_grad(f, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return value, g
 
 
-def _check_mode(mode):
-    if mode not in _HVP_MODES:
-        raise InvalidInputError(f"mode must be one of {_HVP_MODES}, got {mode!r}")
+def check_mode(mode) -> str:
+    """``mode`` if it is one of :data:`HVP_MODES` (``"rev"``, ``"fwd"``); :class:`bea.InvalidInputError` otherwise."""
+    if mode not in HVP_MODES:
+        raise InvalidInputError(f"mode must be one of {HVP_MODES}, got {mode!r}")
+    return mode
 
 
 def hvp(f, theta: torch.Tensor, v: torch.Tensor, *, mode: str = "rev") -> torch.Tensor:
@@ -74,7 +79,7 @@ def hvp(f, theta: torch.Tensor, v: torch.Tensor, *, mode: str = "rev") -> torch.
     (``torch.func.jvp`` of ``torch.func.grad(f)``).  Same value to rounding; see the module docstring
     for the cost.
     """
-    _check_mode(mode)
+    check_mode(mode)
     if v.shape != theta.shape:
         raise InvalidInputError(f"v must have the shape of theta {tuple(theta.shape)}, got {tuple(v.shape)}")
     if mode == "fwd":
@@ -133,6 +138,49 @@ def tgg(f, theta: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
             return torch.zeros_like(theta)
         (T,) = torch.autograd.grad(Hu, x, u, allow_unused=True)
     return torch.zeros_like(theta) if T is None else T.detach()
+
+
+def directional_derivative(f, directions):
+    r"""The function x ↦ D^m f(x)[v_1, …, v_m], the m-th derivative of ``f`` along v_1, …, v_m.
+
+    D^m f(x)[v_1, …, v_m] = ∂^m/∂ε_1⋯∂ε_m f(x + ε_1v_1 + ⋯ + ε_mv_m) at ε = 0, by m nested
+    ``torch.func.jvp`` (forward mode; each level doubles the work, so it costs about 2^m evaluations
+    of ``f``).  The v_i are constants: the result can itself be differentiated in x with
+    ``torch.func`` (e.g. ``torch.func.grad`` of it is D^m∇f(x)[v_1, …, v_m], :func:`gradient_derivative`).
+    ``directions`` empty returns ``f`` itself.
+    """
+    fn = f
+    for v in directions:
+        fn = _along(fn, v)
+    return fn
+
+
+def _along(fn, v):
+    def derivative(x):
+        return jvp(fn, (x,), (v,))[1]
+
+    return derivative
+
+
+def gradient_derivative(f, theta: torch.Tensor, directions=(), *, mode: str = "rev") -> torch.Tensor:
+    r"""D^m∇f(θ)[v_1, …, v_m] = ∇^{m+1}f(θ)(·, v_1, …, v_m): the gradient (m = 0), Hv (m = 1), T(v_1, v_2), …
+
+    ``mode="rev"`` (default): ∇_θ of the scalar D^m f(θ)[v_1, …, v_m] of :func:`directional_derivative`
+    (reverse over m forward levels); ``mode="fwd"``: m nested jvps of ∇f (forward over reverse).  Same
+    value to rounding; both cost about 2^{m−1} Hessian-vector products for m ≥ 1 (on the 2-core CPU of
+    this project ``"rev"`` measured 0.7, 1.6 and 4.5 HVPs for m = 1, 2, 3 on a 10⁵-parameter MLP and
+    ``"fwd"`` 0.9, 1.8 and 6.8).  The elementary differentials of the modified field are these
+    contractions (:mod:`bea.torch.modified`).
+    """
+    check_mode(mode)
+    directions = tuple(directions)
+    for i, v in enumerate(directions):
+        if not isinstance(v, torch.Tensor) or v.shape != theta.shape:
+            shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+            raise InvalidInputError(f"direction {i} must be a tensor of the shape of theta {tuple(theta.shape)}, got {shape}")
+    if mode == "fwd":
+        return directional_derivative(_func_grad(f), directions)(theta)
+    return _func_grad(directional_derivative(f, directions))(theta)
 
 
 @dataclass(frozen=True, eq=False)
