@@ -397,6 +397,40 @@ def _load(source: str, key: str, name: str, folder: Path):
     return module, path, hit
 
 
+# --------------------------------------------------------------------------- array-like arguments
+def _accept_array_likes(disp, ndim: int):
+    """Let Python callers pass a list, tuple or any array-like θ, as ``lambdify`` does.
+
+    numba types a list as a (deprecated, homogeneous-only) reflected list and then fails to type the
+    kernel body. Its dispatcher asks ``_compile_for_args`` for a specialisation whenever no compiled
+    signature matches the arguments; for a first argument that is not an ndarray this returns a small
+    function that converts θ with :func:`numpy.asarray` (float64 unless complex) and calls the
+    dispatcher again, which then takes its ordinary ndarray path. Arrays never reach it, so calls
+    with arrays — and calls from ``@njit`` code — are exactly as before.
+    """
+    compile_for_args = disp._compile_for_args
+
+    def call_with_array(theta, *scalars):
+        try:
+            arr = np.asarray(theta)
+            arr = arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64, copy=False)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"{disp.__name__}: theta must be an array of numbers, got {theta!r}") from None
+        if arr.ndim != ndim:
+            raise InvalidInputError(
+                f"{disp.__name__}: theta must be {'a vector' if ndim == 1 else 'a 2-D array of rows'}, "
+                f"got shape {arr.shape}")
+        return disp(arr, *scalars)
+
+    def dispatch(*args, **kws):
+        if args and not kws and not isinstance(args[0], np.ndarray):
+            return call_with_array
+        return compile_for_args(*args, **kws)
+
+    disp._compile_for_args = dispatch
+    return disp
+
+
 # --------------------------------------------------------------------------- public entry point
 def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
     """Compile sympy expressions into a numba kernel ``kern(theta, *scalars) -> ndarray``.
@@ -417,7 +451,9 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
     integer arrays are promoted to float64. A real theta with a complex scalar is not supported:
     pass a complex theta. ``kern.batch(thetas, *scalars)`` maps rows of ``thetas`` (shape
     ``(m, n)``) to ``(m, *out_shape)`` in parallel. ``kern.into(theta, *scalars, out)`` writes into
-    a preallocated ``out`` (no allocation, no checks: for hot loops in ``@njit`` code). Attributes:
+    a preallocated ``out`` (no allocation, no checks: for hot loops in ``@njit`` code). From Python,
+    ``kern`` and ``kern.batch`` also take a list, tuple or other array-like θ (converted with
+    ``numpy.asarray``; ``kern([0.3, 0.2], h)``), at ~2 µs per call more. Attributes:
     ``source``, ``cache_key``, ``path``, ``from_disk_cache`` (the module file was already there),
     ``params``, ``scalars``, ``out_shape``. A theta of the wrong length raises ``ValueError``.
 
@@ -455,8 +491,8 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
         kern = _MEMORY.get(key)
         if kern is None:
             module, path, hit = _load(source, key, name, folder)
-            kern = getattr(module, name)
-            kern.batch = getattr(module, f"{name}_batch")
+            kern = _accept_array_likes(getattr(module, name), 1)
+            kern.batch = _accept_array_likes(getattr(module, f"{name}_batch"), 2)
             kern.into = getattr(module, f"{name}_into")
             kern.source, kern.cache_key, kern.path, kern.from_disk_cache = source, key, path, hit
             kern.params, kern.scalars, kern.out_shape = params, scalars, shape

@@ -223,6 +223,28 @@ def test_scalar_as_int():
     np.testing.assert_allclose(k(np.array([1.0]), 2), [0.5, 0.25])
 
 
+def test_array_likes_as_lambdify_accepts(kern):
+    """Python callers may pass θ as a list or tuple (``kern([0.3, 0.2], h)``), including ints and
+    complex entries, and rows to ``batch`` as nested lists: the same numbers as for an ndarray,
+    and a BEAError naming the problem for non-numbers or a wrong shape — never a numba TypingError."""
+    import bea
+
+    ref = kern(np.array([0.3, 0.2]), 0.05)
+    np.testing.assert_array_equal(kern([0.3, 0.2], 0.05), ref)
+    np.testing.assert_array_equal(kern((0.3, 0.2), 0.05), ref)
+    np.testing.assert_array_equal(kern([1, 2], 0.05), kern(np.array([1.0, 2.0]), 0.05))
+    np.testing.assert_array_equal(kern([0.3 + 0.1j, 0.2], 0.05), kern(np.array([0.3 + 0.1j, 0.2]), 0.05))
+    np.testing.assert_array_equal(kern.batch([[0.3, 0.2], [1, 2]], 0.05), kern.batch(np.array([[0.3, 0.2], [1.0, 2.0]]), 0.05))
+    for bad, match in ((["a", "b"], "numbers"), ([[0.3, 0.2]], "vector"), (0.3, "vector")):
+        with pytest.raises(InvalidInputError, match=match):
+            kern(bad, 0.05)
+    mf = bea.modified_field((1 - x) ** 2 + 100 * (y - x**2) ** 2, PARAMS, order=2)
+    mk = mf.compile()
+    np.testing.assert_array_equal(mk([0.3, 0.2], 1e-3), mk(np.array([0.3, 0.2]), 1e-3))
+    subs = {x: 0.3, y: 0.2, mf.h: 1e-3}
+    close(mk([0.3, 0.2], 1e-3), [float(e.evalf(30, subs=subs)) for e in mf.field])
+
+
 # --------------------------------------------------------------------------- batch
 def test_batch_equals_rows(kern):
     rng = np.random.default_rng(1)
