@@ -21,6 +21,9 @@ __all__ = [
     "InvalidTableauError",
     "InvalidMomentumError",
     "ImplicitMethodError",
+    "InvalidMapError",
+    "NonSmoothMapError",
+    "NoGradientNotationError",
 ]
 
 
@@ -88,3 +91,20 @@ class InvalidMomentumError(InvalidMethodError):
 
 class ImplicitMethodError(BEAError, ValueError):
     """An implicit method was given where only explicit methods are supported (a plain numerical step)."""
+
+
+class InvalidMapError(BEAError, ValueError):
+    """A one-step map (or an optimiser's update) cannot be expanded: a step with the wrong number of
+    components, a map that is not the identity at h = 0, one that is not a power series in h, or a
+    state update without an attracting slow manifold."""
+
+
+class NonSmoothMapError(InvalidMapError):
+    """The map contains a non-smooth function (sign, Abs, Max, ...) or the root of a square, |u| =
+    sqrt(u²) (signSGD, Adam with ε = 0 or with ε outside the square root); its modified equation is
+    not defined where the function is not differentiable."""
+
+
+class NoGradientNotationError(BEAError, TypeError):
+    """The field is not the B-series of a method applied to f = −∇E (a general map, an SGD epoch,
+    Adam), so it has no loss-independent gradient notation; its ``terms`` are still available."""

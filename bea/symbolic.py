@@ -26,7 +26,14 @@ from bea.errors import InvalidLossError, InvalidParamsError, NonSmoothLossError
 from bea.series import ModifiedSeries, modified_series
 from bea.trees import LevelSequence, _child_blocks
 
-__all__ = ["ModifiedField", "modified_field", "field_from_series", "validate_loss", "step_symbol"]
+__all__ = [
+    "ModifiedField",
+    "modified_field",
+    "field_from_series",
+    "validate_loss",
+    "step_symbol",
+    "non_smooth_functions",
+]
 
 _NON_SMOOTH = (
     sp.Abs,
@@ -50,6 +57,11 @@ _SIMPLIFY_OPTIONS = ("auto", "expand", "simplify", "none")
 def step_symbol() -> sp.Symbol:
     """The step-size symbol h used by every modified field (positive)."""
     return sp.Symbol("h", positive=True)
+
+
+def non_smooth_functions(expr) -> list[str]:
+    """Sorted names of the non-smooth functions (Abs, sign, Max, Piecewise, ...) in a sympy expression."""
+    return sorted({type(a).__name__ for a in sp.sympify(expr).atoms(*_NON_SMOOTH)})
 
 
 def validate_loss(E, params) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
@@ -107,7 +119,7 @@ def validate_loss(E, params) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
             f"the loss depends on {sorted(map(str, missing))}, which are not in params {[str(p) for p in symbols]}; "
             "every free symbol of the loss must be a parameter (substitute numbers for constants)"
         )
-    bad = sorted({type(a).__name__ for a in E.atoms(*_NON_SMOOTH)})
+    bad = non_smooth_functions(E)
     if bad:
         raise NonSmoothLossError(
             f"the loss contains non-smooth functions {bad}; backward error analysis needs a smooth loss "
@@ -260,12 +272,24 @@ class ModifiedField:
             raise InvalidOrderError(f"this field has terms f_0..f_{self.order}, asked for f_{k}")
         return self.series.gradient_notation(k, style)
 
-    def latex(self) -> str:
-        """LaTeX of f̃ term by term."""
-        lines = [
-            rf"f_{{{k}}} &= {sp.latex(term)}" for k, term in enumerate(self.terms)
-        ]
+    def latex(self, printer=None) -> str:
+        r"""LaTeX of f̃ term by term: ``f_k = <gradient notation> = <components>`` in an ``aligned``
+        block, headed by f̃ = Σ_k h^k f_k. ``sp.latex(mf)`` and Jupyter's rich display
+        (:meth:`_repr_latex_`) use it. ``printer`` (a sympy ``LatexPrinter``) carries ``sp.latex``'s
+        settings to the components."""
+        tex = sp.latex if printer is None else printer.doprint
+        h = tex(self.h)
+        powers = ["f_{0}"] + [f"{h} f_{{{k}}}" if k == 1 else f"{h}^{{{k}}} f_{{{k}}}" for k in range(1, self.order + 1)]
+        lines = [r"\tilde f &= " + " + ".join(powers)]
+        for k, term in enumerate(self.terms):
+            lines.append(rf"f_{{{k}}} &= {self.series.gradient_notation(k, 'latex')} = {tex(term)}")
         return r"\begin{aligned}" + r"\\ ".join(lines) + r"\end{aligned}"
+
+    def _latex(self, printer) -> str:  # sympy's printing protocol: sp.latex(mf)
+        return self.latex(printer)
+
+    def _repr_latex_(self) -> str:  # Jupyter / IPython rich display
+        return f"$${self.latex()}$$"
 
     def __repr__(self) -> str:
         return (
