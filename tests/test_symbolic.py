@@ -269,3 +269,24 @@ def test_compiled_kernel_on_complex_points():
     p = np.array([0.3 + 0.2j, -0.4 - 0.1j])
     exact = np.array([complex(e.evalf(30, subs={x: p[0], y: p[1], mf.h: 0.05})) for e in mf.field])
     np.testing.assert_allclose(kern(p, 0.05), exact, rtol=1e-12)
+
+
+def test_latex_rendering_protocols():
+    """``sp.latex(mf)`` and Jupyter's rich display render a ModifiedField (sympy's ``_latex``
+    protocol, IPython's ``_repr_latex_``): f̃ = Σ h^k f_k, each f_k's gradient notation and its
+    components exactly as sympy prints the Matrix (the components come from the hand-written
+    −∇E and −½Hg, not from the field's own terms)."""
+    E = x**2 * y + sp.cos(x)
+    mf = modified_field(E, [x, y], order=2)
+    tex = sp.latex(mf)
+    assert tex == mf.latex() and tex.startswith(r"\begin{aligned}") and tex.endswith(r"\end{aligned}")
+    assert r"\tilde f &= f_{0} + h f_{1} + h^{2} f_{2}" in tex
+    g = grad(E, [x, y])
+    Hg = sp.hessian(E, [x, y]) * g
+    assert sp.latex(-g) in tex and r"-\frac{1}{2} H g" in tex
+    assert sp.simplify(mf.terms[1] + Hg / 2) == sp.zeros(2, 1)
+    assert sp.latex(mf.terms[1]) in tex
+    IPython = pytest.importorskip("IPython")
+    data, _ = IPython.core.formatters.DisplayFormatter().format(mf)
+    assert data["text/latex"] == f"$${tex}$$"
+    assert "ModifiedField(" in data["text/plain"]
