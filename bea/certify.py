@@ -33,26 +33,42 @@ e = ‖θ_k − y_k‖, which gives the recursion of the design notes::
     ρ_k(e) = max(|1 − h(λ_min,k − M_k e/2)|, |1 − h(λ_max,k + M_k e/2)|),
 
 with λ_min,k ≤ λ_min(H(y_k)) and λ_max,k ≥ λ_max(H(y_k)) (rigorous eigenvalue bounds of the interval
-Hessian over Y_k: Gershgorin after a similarity to the float eigenbasis) and M_k ≥ sup‖T‖_F over Y_k
-grown by the tube radius r (‖T‖_F bounds the Lipschitz constant of H). ρ is increasing in e, so an
-upper bound e_k of the distance may be used in it. The segment [y_k, θ_k] lies in the tube as long as
-e_k ≤ r: the bound is valid while max_k e_k ≤ r, and otherwise the certificate says so
-(``certified=False``, the unproven entries are ``inf``). With ``tube_radius=None`` the radius is
-chosen automatically: a pass with r = 0 sizes the tube, then r = f·max e for a few factors f until
-max e ≤ r holds, and one shrinking pass (smaller M, tighter bound).
+Hessian over Y_k: Gershgorin after a congruence with the float eigenbasis, :func:`bea.intervals.eig_bounds`)
+and M_k ≥ sup‖T‖_F over the box Y_k grown by a tube radius r_k ≥ e_k (‖T‖_F bounds the Lipschitz
+constant of H). ρ is increasing in e, so an upper bound e_k of the distance may be used in it.
+
+*The tube follows the bound.* The mean-value step at k only involves the segment [y_k, θ_k], and
+that segment lies in the ball of radius e_k around y_k ∈ Y_k — e_k is known before step k is taken.
+So M_k is bounded over Y_k grown by r_k = the smallest radius of a geometric grid (factor 2) that is
+≥ e_k, and every step is valid by construction (:mod:`bea.tube`): no radius for the whole run has
+to be guessed, and a thin tube is used while the bound is small (smaller M early in the run). The
+recursion stops only when the bound itself runs off (M(r_k)·e_k feeding back into ρ_k until the
+tube's quantities are not finite); the reason then names the step, the bound and the radii tried.
+With ``tube_radius=r`` one radius is used at every step and the bound is valid while max_k e_k ≤ r
+(otherwise ``certified=False``; unproven entries are ``inf``).
 
 *Componentwise refinement* (``componentwise=True``, the default). A single norm loses when H is
 anisotropic: the error along a stiff direction contracts like |1 − hλ_max|ᵏ, but ρ_k only knows the
 slowest rate, so on θ1² + 0.01θ2² the scalar bound can be 1000× the distance. The same one-step
-identity is therefore also run in the float eigenbasis Q_k of H(Y_k), z_k = Q_k⁻¹(θ_k − y_k)::
+identity is therefore also run in the float eigenbasis Q_k of H(Y_k), z_k = Q_k⁻¹(θ_k − y_k). With
+d = θ_k − y_k, Taylor's formula with integral remainder for g gives
 
-    |z_{k+1}| ≤ |Q_{k+1}⁻¹(I − hH(Y_k))Q_k|·|z_k| + h‖Q_{k+1}⁻¹‖‖Q_k‖(M_k e_k/2)‖z_k‖·1
-                + |Q_{k+1}⁻¹·ℓ_k| + ε_k·(row norms of Q_{k+1}⁻¹)
+    Φ(θ_k) − Φ(y_k) = (I − hH(y_k))d − h∫₀¹(1 − s)·T(y_k + sd)[d, d] ds,
 
-(entrywise; Q⁻¹ enclosed in ball arithmetic, the matrix of A_k − H(y_k) bounded entrywise by its
-2-norm), and e_{k+1} = min(scalar recursion, ‖Q_{k+1}‖·‖z_{k+1}‖). Both are bounds of the same
-distance, so their minimum is one; on a quadratic the eigenbasis is constant and the componentwise
-bound is exact up to the enclosure widths.
+and T(y_k + sd) lies in the interval tensor T(Y_k + r_k) for every s (the segment is in the tube),
+so the remainder lies in ½·T(Y_k + r_k)[d, d] (∫₀¹(1 − s)ds = ½; an average of members of an
+interval tensor is a member). In eigen-coordinates d = Q_k z_k, so entrywise
+
+    |z_{k+1}| ≤ |Q_{k+1}⁻¹(I − hH(Y_k))Q_k|·|z_k| + (h/2)·(Σ_jl C_k,ijl |z_k,j||z_k,l|)_i
+                + |Q_{k+1}⁻¹(Φ(y_k) − φ_h(y_k))| + ε_k·(row norms of Q_{k+1}⁻¹),
+    C_k,ijl ≥ |Σ_abc (Q_{k+1}⁻¹)_ia T_abc (Q_k)_bj (Q_k)_cl|   over T ∈ T(Y_k + r_k)
+
+(Q⁻¹ and every product enclosed in midpoint–radius interval arithmetic, :mod:`bea.intervals`), and
+e_{k+1} = min(scalar recursion, ‖Q_{k+1}‖·‖z_{k+1}‖). Both are bounds of the same distance, so their
+minimum is one. The second-order term is anisotropic: a component only feels the entries of T that
+couple it to the error that is actually there (the scalar ρ_k puts M_k = ‖T‖_F, all of the tensor,
+on every direction). On a quadratic the eigenbasis is constant, T = 0, and the componentwise bound is
+exact up to the enclosure widths.
 
 ε_k ≥ ‖θ̂_{k+1} − Φ(θ̂_k)‖ is the rounding of the floating-point GD step that produced the reported
 iterates θ̂ (computed in ball arithmetic: the exact g(θ̂_k) is enclosed); the recursion then bounds the
@@ -72,16 +88,20 @@ logarithmic norm of −H), and u_{j+1}, u_j differ at (j+1)h by the local error 
 
     E_{k+1} = exp(−h·λ₋,k)·E_k + ℓ_k + (h²/2)·L_k·exp(−h·λ₋,k)·E_k + ε_k,    E_k ≥ ‖θ_k − y_k‖,
 
-with λ₋,k ≤ min(0, λ_min(H)) and L_k ≥ ‖D(Hg)‖_F over the flow boxes of step k grown by r (the fan
-lines stay within E_{k+1} of the flow, checked as E ≤ r). As h, r → 0 this is the continuous Grönwall
+with λ₋,k ≤ min(0, λ_min(H)) and L_k ≥ ‖D(Hg)‖_F over the flow boxes of step k grown by r_k (every
+fan line u_j, j ≤ k, is within E_k of y_k at kh and within γ_k E_k, γ_k = exp(−hλ₋,k), during the
+step; the tube follows the bound as in discrete mode, r_k the smallest grid radius with
+γ_k(r_k)·E_k ≤ r_k, or a given ``tube_radius`` checked as E ≤ r). As h, r → 0 this is the continuous Grönwall
 form (h/2)·∫₀ᵗ exp(−∫ₛᵗ λ₋)·‖∇²E∇E‖(θ(s)) ds — the O(e^{−∫λ₋} t η) of Theorem 1 with its constant
 explicit. It ignores contraction (λ₋ ≤ 0), so on convex losses it grows like t·h while ``"discrete"``
 decays; on stiff losses (Rosenbrock) it is rarely certifiable.
 
 Floating-point vs ``rigorous=True``
 -----------------------------------
-Both modes bound every supremum over boxes with python-flint ball arithmetic, and run the recursion
-with upward rounding. By default the flow itself comes from the adaptive dop853 integrator
+Both modes bound every supremum over boxes by interval arithmetic on numpy arrays, all steps at
+once (:mod:`bea.intervals`: IEEE operations rounded outwards; elementary functions from libm widened
+by 64 ulp in float mode, enclosed by python-flint with ``rigorous=True``), and run the recursion
+with upward rounding (:mod:`bea.tube`). By default the flow itself comes from the adaptive dop853 integrator
 (:func:`bea.integrate.solve`, rtol 1e-12) and the boxes Y_k around it are padded by an estimate of its
 error (the difference to a 100× looser run), so the certificate is exact up to that estimate.
 With ``rigorous=True`` the flow is *enclosed* (:func:`bea.rigorous.enclose_gf`: Picard a-priori
@@ -98,31 +118,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
-from flint import arb, arb_mat, ctx
+from flint import ctx
 
 from bea._checks import check_step, check_steps, check_theta0
 from bea.codegen import compile_exprs
 from bea.errors import InvalidInputError
 from bea.integrate import solve
+from bea.intervals import Iv, box_loss, down, eig_bounds, eigenbases, inflate_sum, mr_matmul, norm_upper, similar, up
 from bea.loss import compile_loss
-from bea.rigorous import (
-    abs_upper_matrix,
-    eig_basis,
-    eig_bounds,
-    enclose_gd,
-    enclose_gf,
-    inflate,
-    interval_loss,
-    make_box,
-    norm_upper,
-    upper,
-)
+from bea.rigorous import enclose_gd, enclose_gf, interval_loss, lower, upper
+from bea.tube import StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
 
 __all__ = ["Certificate", "certify", "StepSizeAnswer", "max_step", "MODES"]
 
 MODES = ("discrete", "theorem1")
 _U = np.finfo(float).eps / 2  # unit roundoff
-_TUBE_FACTORS = (2.0, 1.2, 5.0, 1.05, 20.0, 100.0)
+TUBE_GRID = 2.0  # factor between the tube radii of the grid (bea.tube)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -152,7 +163,8 @@ class Certificate:
         limit (h·λ_max < 2) along the flow
     reason : why ``certified`` is False ("" otherwise)
     mode, h, rigorous : how it was computed
-    tube_radius : r, the radius of the tube around the flow in which M (or λ₋) was bounded
+    tube_radius : the largest radius of the tube around the flow in which M (or λ₋) was bounded
+        (the tube follows the bound: ``info["tube_radii"][k]`` is the radius at step k)
     valid_steps : ``bound[:valid_steps]`` is proven (``steps + 1`` when the tube was never left)
     info : timings, passes, substeps and other diagnostics
     """
@@ -184,17 +196,30 @@ class Certificate:
         d = self.distance[-1]
         return float(self.bound[-1] / d) if d > 0 else math.inf
 
+    @property
+    def ratios(self) -> np.ndarray:
+        """bound[k] / distance[k] over the proven steps whose distance is resolved (above the
+        reported distance error and 1e-300); the tightness along the run."""
+        b, d = self.bound[: self.valid_steps], self.distance[: self.valid_steps]
+        derr = np.nan_to_num(self.distance_error[: self.valid_steps], nan=0.0)
+        ok = np.isfinite(b) & np.isfinite(d) & (d > np.maximum(derr, 1e-300))
+        return b[ok] / d[ok]
+
     def summary(self) -> str:
         kind = "rigorous (ball arithmetic, enclosed flow)" if self.rigorous else "floating point (integrated flow)"
         status = "CERTIFIED" if self.certified else f"NOT certified: {self.reason}"
+        rs = self.ratios
+        tight = (f"bound / distance: final {self.ratio:.4g}, median {np.median(rs):.4g}, max {np.max(rs):.4g} "
+                 f"over {rs.size} steps" if rs.size else "bound / distance: no resolved distance")
         lines = [
             f"bea.certify: {self.mode} bound, {kind}",
             f"  h = {self.h:g}, {self.steps} steps, t = {self.t[-1]:g}",
             f"  {status}",
             f"  final bound     {self.bound[-1]:.6g}",
-            f"  final distance  {self.distance[-1]:.6g}   (bound / distance = {self.ratio:.4g})",
+            f"  final distance  {self.distance[-1]:.6g}",
+            f"  {tight}",
             f"  λ_min along the flow ≥ {np.nanmin(self.lambda_min):.6g}, λ_max ≤ {np.nanmax(self.lambda_max):.6g}",
-            f"  tube radius r = {self.tube_radius:.3g}",
+            f"  tube radius r ≤ {self.tube_radius:.3g}" + (" (following the bound)" if self.info.get("tube") == "adaptive" else ""),
         ]
         if self.mode == "discrete" and np.any(np.isfinite(self.hessian_lipschitz)):
             lines.append(f"  Hessian-Lipschitz M ≤ {np.nanmax(self.hessian_lipschitz):.4g} in the tube")
@@ -290,34 +315,34 @@ def _gd_float(rhs, theta0, h, steps):
     return out, steps + 1
 
 
-def _gd_rounding(iloss, thetas, h, n_gd, prec=64):
-    """ε_k ≥ ‖θ̂_{k+1} − (θ̂_k − h∇E(θ̂_k))‖ (exact gradient enclosed in ball arithmetic)."""
-    eps = np.full(max(n_gd - 1, 0), np.inf)
-    with ctx.workprec(prec):
-        ha = arb(h)
-        for k in range(n_gd - 1):
-            G = iloss.grad(make_box(thetas[k]))
-            eps[k] = norm_upper([arb(float(b)) - (arb(float(a)) - ha * g) for a, b, g in zip(thetas[k], thetas[k + 1], G)])
-    return eps
+def _gd_rounding(bl, thetas, h, n_gd):
+    """ε_k ≥ ‖θ̂_{k+1} − (θ̂_k − h∇E(θ̂_k))‖ (the exact gradient enclosed), k < n_gd − 1."""
+    if n_gd < 2:
+        return np.zeros(0)
+    th = Iv(thetas[: n_gd - 1])
+    G = bl.grad(th)
+    return norm_upper(Iv(thetas[1:n_gd]) - (th - h * G))
 
 
 class _Trajectory:
-    """Boxes Y_k ∋ θ(kh) and flow boxes per step, from either the integrator or the enclosure."""
+    """Boxes Y_k ∋ θ(kh) (centre ± Euclidean radius) and, per step, a box containing the flow during
+    the step (``step_hull``, an :class:`Iv` of shape (n_ok − 1, n)), from the integrator or the
+    enclosure."""
 
-    def __init__(self, centers, radii, step_boxes, n_ok, reason, t_fail, info):
+    def __init__(self, centers, radii, step_hull, n_ok, reason, t_fail, info):
         self.centers = centers
         self.radii = radii
-        self.step_boxes = step_boxes
+        self.step_hull = step_hull
         self.n_ok = n_ok
         self.reason = reason
         self.t_fail = t_fail
         self.info = info
 
-    def box(self, k):
-        return make_box(self.centers[k], self.radii[k])
+    def boxes(self, upto) -> Iv:
+        return Iv.ball(self.centers[:upto], self.radii[:upto, None])
 
 
-def _float_trajectory(loss, iloss, theta0, h, steps, t, rtol, atol, prec):
+def _float_trajectory(loss, bl, theta0, h, steps, t, rtol, atol):
     rhs = _neg_grad_kernel(loss)
     sol = solve(rhs, theta0, t, 0.0, method="dop853", rtol=rtol, atol=atol, on_failure="return")
     Y = sol.y
@@ -333,150 +358,111 @@ def _float_trajectory(loss, iloss, theta0, h, steps, t, rtol, atol, prec):
         diff = np.linalg.norm(Y - loose.y, axis=1)
     floor = 16 * _U * (1 + np.linalg.norm(np.nan_to_num(Y, nan=0.0, posinf=0.0, neginf=0.0), axis=1)) + atol
     delta = np.where(np.isfinite(diff), np.maximum(diff, floor), np.inf)
-    step_boxes = []
-    with ctx.workprec(prec):
-        for k in range(n_ok - 1):
-            if not np.isfinite(delta[k]):
-                n_ok, reason, t_fail = k + 1, "no error estimate for the integrated flow", float(t[k])
-                break
-            boxes, _ = iloss.flow_boxes(make_box(Y[k], delta[k]), h)
-            if boxes is None:
-                n_ok, t_fail = k + 1, float(t[k])
-                reason = f"no a-priori enclosure of the gradient flow during the step at t = {t[k]:g}"
-                break
-            step_boxes.append(boxes)
-    return _Trajectory(Y, delta, step_boxes, n_ok, reason, t_fail, {"nfev": sol.nfev})
+    bad = np.nonzero(~np.isfinite(delta[:n_ok]))[0]
+    if bad.size:
+        n_ok, reason, t_fail = int(bad[0]), "no error estimate for the integrated flow", float(t[bad[0]])
+    n_ok = max(n_ok, 1)
+    hull = Iv(np.zeros((0, theta0.size)))
+    if n_ok > 1:
+        Yb = Iv.ball(Y[: n_ok - 1], delta[: n_ok - 1, None])
+        hull, ok = bl.flow_boxes(Yb, h)
+        if not ok.all():
+            k = int(np.argmin(ok))
+            n_ok, t_fail = k + 1, float(t[k])
+            reason = f"no a-priori enclosure of the gradient flow during the step at t = {t[k]:g}"
+            hull = hull[:k]
+    return _Trajectory(Y, delta, hull, n_ok, reason, t_fail, {"nfev": sol.nfev})
 
 
 def _rigorous_trajectory(iloss, theta0, h, steps, order, prec):
     enc = enclose_gf(iloss, theta0, h, steps, order=order, prec=prec)
     reason = f"the gradient-flow enclosure failed at t = {enc.t_fail:g}: {enc.reason}" if enc.reason else ""
-    return _Trajectory(enc.centers, enc.radii, enc.step_boxes, enc.n_ok, reason, enc.t_fail,
+    n = iloss.n
+    lo = np.array([[min(lower(B[i]) for B in boxes) for i in range(n)] for boxes in enc.step_boxes]).reshape(-1, n)
+    hi = np.array([[max(upper(B[i]) for B in boxes) for i in range(n)] for boxes in enc.step_boxes]).reshape(-1, n)
+    return _Trajectory(enc.centers, enc.radii, Iv(lo, hi), enc.n_ok, reason, enc.t_fail,
                        {"substeps": enc.substeps, "taylor_order": order})
 
 
 def _up(v, n):
     """Round a float result of sums/products of ≤ n+2 non-negative terms upwards (γ-bound)."""
-    return np.nextafter(np.asarray(v, dtype=float) * (1.0 + 4.0 * (n + 4) * _U), np.inf)
+    return inflate_sum(v, n)
 
 
-@dataclass
-class _StepData:
-    """Everything the recursions need that does not depend on the tube radius."""
-
-    K: int  # number of steps the recursion runs
-    lam_lo: np.ndarray
-    lam_hi: np.ndarray
-    a: np.ndarray  # sup ‖Hg‖ over the flow boxes of each step
-    eps: np.ndarray  # rounding of the float GD steps
-    ell: np.ndarray  # ≥ ‖Φ(y_k) − φ_h(y_k)‖: min((h²/2)a_k, enclosure of the local error)
-    absP: list | None = None  # componentwise: |Q_{k+1}⁻¹ (I − hH(Y_k)) Q_k|
-    L: list | None = None  # componentwise: (h²/2)|Q_{k+1}⁻¹ Hg(step boxes)|
-    rows: list | None = None  # 2-norms of the rows of Q_k⁻¹
-    nQ: np.ndarray | None = None
-    nQinv: np.ndarray | None = None
+def _abs_up(C, R):
+    """Entrywise upper bounds of |x| over the midpoint–radius enclosures C ± R."""
+    return up(np.abs(C) + R)
 
 
-def _recursion(mode, h, data: _StepData, M, lamneg, Lhg, r, componentwise):
-    """Run the bound recursion for k < K, rounding upwards.
-
-    discrete:  e_{k+1} = ρ_k(e_k)e_k + (h²/2)a_k + ε_k, and (componentwise) the same step in the
-               local eigenbases, Z_{k+1} = |P_k|Z_k + h‖Q_{k+1}⁻¹‖‖Q_k‖(M_k e_k/2)‖Z_k‖·1 + L_k + ε_k·rows,
-               e_{k+1} = min(scalar, ‖Q_{k+1}‖·‖Z_{k+1}‖);
-    theorem1:  E_{k+1} = exp(−hλ₋,k)E_k + (h²/2)(a_k + Lhg_k·exp(−hλ₋,k)E_k) + ε_k.
-
-    Returns (e, first): the K+1 values and the first index with e > r (K+1 if none); values after
-    ``first`` are computed on (to size a larger tube) but are not proven.
-    """
-    K = data.K
-    e = np.zeros(K + 1)
-    first = K + 1
-    ha = arb(h)
-    h2 = ha * ha / 2
-    ek = 0.0
-    comp = componentwise and mode == "discrete" and data.absP is not None
-    if comp:
-        n = data.absP[0].shape[0] if K else 1
-        Z = np.zeros(n)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _recursion_loop(mode, K, ha, h2, data, M, lamneg, Lhg, r, comp, e, first, ek, Z if comp else None)
-
-
-def _recursion_loop(mode, K, ha, h2, data, M, lamneg, Lhg, r, comp, e, first, ek, Z):
-    n = Z.shape[0] if comp else 1
-    for k in range(K):
-        if mode == "discrete":
-            Me2 = arb(M[k]) * arb(ek) / 2
-            rho = max(upper(abs(1 - ha * (arb(data.lam_lo[k]) - Me2))), upper(abs(1 - ha * (arb(data.lam_hi[k]) + Me2))))
-            enext = upper(arb(rho) * arb(ek) + arb(data.ell[k]) + arb(data.eps[k]))
-            if comp:
-                zn = float(_up(np.sqrt(float(_up(np.sum(Z * Z), n))), n))
-                coupling = upper(ha * arb(data.nQinv[k + 1]) * arb(data.nQ[k]) * arb(M[k]) * arb(ek) / 2 * arb(zn))
-                Zn = _up(data.absP[k] @ Z + coupling + data.L[k] + data.rows[k + 1] * data.eps[k], n)
-                ec = float(_up(data.nQ[k + 1] * float(_up(np.sqrt(float(_up(np.sum(Zn * Zn), n))), n)), n))
-                enext = min(enext, ec)
-                Z = np.minimum(Zn, _up(data.rows[k + 1] * enext, n))
-        else:
-            grow = (-ha * arb(lamneg[k])).exp()
-            enext = upper(grow * arb(ek) + arb(data.ell[k]) + h2 * arb(Lhg[k]) * grow * arb(ek) + arb(data.eps[k]))
-        ek = enext
-        e[k + 1] = ek
-        if first > K and not ek <= r:
-            first = k + 1
-        if not math.isfinite(ek):
-            e[k + 1:] = math.inf
-            break
-    return e, first
-
-
-def _step_data(iloss, traj, thetas, h, K, n_ok, steps, prec, mode, componentwise) -> _StepData:
-    n = iloss.n
+def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise):
+    """Everything the recursions need that does not depend on the tube (all steps at once)."""
+    n = bl.n
+    n_ok = traj.n_ok
+    Yb = traj.boxes(n_ok)
+    HY = bl.hess(Yb)
+    comp = componentwise and mode == "discrete" and K > 0
+    bases = eigenbases(HY[: K + 1]) if comp else None
     lam_lo = np.full(steps + 1, np.nan)
     lam_hi = np.full(steps + 1, np.nan)
-    comp = componentwise and mode == "discrete"
-    bases = []
-    Hs = []
-    for k in range(n_ok):
-        H = iloss.hess(traj.box(k))
-        lam_lo[k], lam_hi[k] = eig_bounds(H)
-        if comp and k <= K:
-            Hs.append(H)
-            bases.append(eig_basis(H))
-    eps = _gd_rounding(iloss, thetas, h, K + 1, prec)
+    lo, hi = eig_bounds(HY)
+    lam_lo[:n_ok], lam_hi[:n_ok] = lo, hi
+    eps = _gd_rounding(bl, thetas, h, K + 1)
     a = np.full(steps + 1, np.nan)
-    ell = np.full(steps + 1, np.nan)
-    data = _StepData(K, lam_lo, lam_hi, a, eps, ell)
-    ha = arb(h)
-    h2 = ha * ha / 2
-    hulls, diffs = [], []
-    Y = traj.box(0) if K > 0 else None
-    for k in range(K):
-        vals = [iloss.hg(B) for B in traj.step_boxes[k]]
-        a[k] = max(norm_upper(v) for v in vals)
-        hull = vals[0]
-        for v in vals[1:]:
-            hull = [p.union(q) for p, q in zip(hull, v)]
-        hulls.append(hull)
-        # the local error itself: Φ(y_k) − φ_h(y_k) ∈ Φ(Y_k) − Y_{k+1}
-        Ynext = traj.box(k + 1)
-        diff = [yk - ha * gk - yn for yk, gk, yn in zip(Y, iloss.grad(Y), Ynext)]
-        diffs.append(diff)
-        ell[k] = min(upper(h2 * arb(a[k])), norm_upper(diff))
-        Y = Ynext
+    h2 = float(up(up(h * h) / 2))
+    hull_hg = bl.hg(traj.step_hull[:K]) if K else None
+    if K:
+        a[:K] = norm_upper(hull_hg)
+    # the local error itself: Φ(y_k) − φ_h(y_k) ∈ Φ(Y_k) − Y_{k+1}
+    D = Yb[:K] - h * bl.grad(Yb[:K]) - Yb[1 : K + 1] if K else None
+    ell = np.minimum(up(h2 * a[:K]), norm_upper(D)) if K else np.zeros(0)
+    sb = StepBounds(h, lam_lo[: K + 1], lam_hi[: K + 1], ell, eps)
     if comp:
-        absP, L = [], []
-        for k in range(K):
-            IhH = arb_mat([[(1 if i == j else 0) - ha * Hs[k][i][j] for j in range(n)] for i in range(n)])
-            P = bases[k + 1].Qinv * IhH * bases[k].Qa
-            absP.append(abs_upper_matrix(P))
-            lv = bases[k + 1].Qinv * arb_mat([[v] for v in hulls[k]])
-            ld = bases[k + 1].Qinv * arb_mat([[v] for v in diffs[k]])
-            L.append(np.array([min(upper(h2 * lv[i, 0].abs_upper()), upper(ld[i, 0].abs_upper())) for i in range(n)]))
-        data.absP, data.L = absP, L
-        data.rows = [b.inv_rows for b in bases]
-        data.nQ = np.array([b.norm for b in bases])
-        data.nQinv = np.array([b.inv_norm for b in bases])
-    return data
+        nxt = bases[1 : K + 1]
+        Hm, Hr = HY[:K].mid_rad()
+        Mm = np.eye(n) - h * Hm
+        Mr = _up(h * Hr + _U * (np.abs(h * Hm) + np.abs(Mm)), 3)
+        sb.absP = _abs_up(*similar(nxt, Mm, Mr, right=bases.Q[:K]))
+        Dm, Dr = D.mid_rad()
+        post = _abs_up(*similar(nxt, Dm[..., None], Dr[..., None]))[..., 0]
+        Gm, Gr = hull_hg.mid_rad()
+        prior = up(h2 * _abs_up(*similar(nxt, Gm[..., None], Gr[..., None]))[..., 0])
+        sb.L = np.minimum(post, prior)
+        sb.rows, sb.nQ, sb.nQinv = bases.inv_rows, bases.norm, bases.inv_norm
+    return sb, a, bases, lam_lo, lam_hi
+
+
+def _discrete_tube(bl, Yb, bases, K):
+    """compute(r) for :class:`bea.tube.Tube`: M_k ≥ sup‖T‖_F over Y_k grown by r, and (with bases)
+    C_k ≥ |Q_{k+1}⁻¹ T Q_k Q_k| over the same box."""
+    n = bl.n
+
+    def compute(r):
+        ent = bl.t3_entries(Yb[:K].inflate(r))
+        M = bl.t3_norm(entries=ent)
+        C = None
+        if bases is not None:
+            Tm, Tr = bl.t3_tensor(ent).mid_rad()  # (K, a, b, c)
+            Q = bases.Q[:K, None]
+            Xm, Xr = mr_matmul(Tm, Tr, Q, None)  # Σ_c T_abc Q_cl -> (K, a, b, l)
+            Xm, Xr = np.swapaxes(Xm, -1, -2), np.swapaxes(Xr, -1, -2)  # (K, a, l, b)
+            Xm, Xr = mr_matmul(Xm, Xr, Q, None)  # Σ_b X_alb Q_bj -> (K, a, l, j)
+            Xm = np.swapaxes(Xm, -1, -2).reshape(K, n, n * n)  # (K, a, j·l)
+            Xr = np.swapaxes(Xr, -1, -2).reshape(K, n, n * n)
+            C = _abs_up(*similar(bases[1 : K + 1], Xm, Xr)).reshape(K, n, n, n)
+        return TubeData(M=M, C=C)
+
+    return compute
+
+
+def _theorem1_tube(bl, hull, K):
+    """compute(r): λ₋ and ‖D(Hg)‖_F over the flow during each step grown by r."""
+
+    def compute(r):
+        boxes = hull[:K].inflate(r)
+        lo, _ = eig_bounds(bl.hess(boxes))
+        return TubeData(lam_neg=np.minimum(lo, 0.0), L=bl.dhg_norm(boxes))
+
+    return compute
 
 
 # --------------------------------------------------------------------------------------------------
@@ -511,7 +497,8 @@ def certify(
         its constant explicit) — derivations in the module docstring
     rigorous : enclose the gradient flow and GD in ball arithmetic, so that the bound is a proof
     tube_radius : r of the tube around the flow in which the Hessian-Lipschitz constant (or λ₋) is
-        bounded; None chooses it automatically
+        bounded; None (default) lets the tube follow the bound (a radius ≥ e_k at every step, from a
+        geometric grid; module docstring)
     componentwise : (discrete mode) also run the recursion componentwise in the local Hessian
         eigenbases and report the smaller of the two bounds at every step (see the module docstring);
         False gives the scalar ρ_k recursion alone
@@ -521,8 +508,8 @@ def certify(
     Returns
     -------
     Certificate
-        ``certified`` is False, with a ``reason``, when the bound left the tube, the flow could not
-        be integrated or enclosed, GD overflowed, or h·λ_max ≥ 2 along the flow (beyond the
+        ``certified`` is False, with a reason, when the bound ran away (or left a given tube), the flow
+        could not be integrated or enclosed, GD overflowed, or h·λ_max ≥ 2 along the flow (beyond the
         stability limit, where GD does not follow GF); bounds that are not proven are ``inf``.
     """
     t_start = time.perf_counter()
@@ -545,7 +532,7 @@ def certify(
     if isinstance(prec, bool) or not isinstance(prec, int) or prec < 53:
         raise InvalidInputError(f"prec must be an integer >= 53 (bits), got {prec!r}")
 
-    iloss = interval_loss(loss)
+    bl = box_loss(loss, "arb" if rigorous else "float")
     t = h * np.arange(steps + 1)
     info: dict = {}
 
@@ -555,10 +542,11 @@ def certify(
     thetas, n_gd = _gd_float(rhs, theta0, h, steps)
     info["time_gd"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if rigorous:
-        traj = _rigorous_trajectory(iloss, theta0, h, steps, taylor_order, prec)
-    else:
-        traj = _float_trajectory(loss, iloss, theta0, h, steps, t, rtol, atol, prec)
+    with ctx.workprec(prec):
+        if rigorous:
+            traj = _rigorous_trajectory(interval_loss(loss), theta0, h, steps, taylor_order, prec)
+        else:
+            traj = _float_trajectory(loss, bl, theta0, h, steps, t, rtol, atol)
     info["time_flow"] = time.perf_counter() - t0
     info.update(traj.info)
 
@@ -566,90 +554,47 @@ def certify(
         t0 = time.perf_counter()
         n_ok = traj.n_ok
         K = min(n_ok, n_gd) - 1  # number of steps the recursion can run
-        data = _step_data(iloss, traj, thetas, h, K, n_ok, steps, prec, mode, componentwise)
+        sb, a, bases, lam_lo, lam_hi = _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise)
         info["time_boxes"] = time.perf_counter() - t0
 
-        # --- the recursion, with the tube radius chosen in passes
+        # --- the recursion, in a tube that follows the bound (or a given one)
         t0 = time.perf_counter()
-        Ybox = [traj.box(k) for k in range(K + 1)]
-
-        def r_dependent(r):
-            M = np.full(K + 1, np.nan)
-            lamneg = np.full(K + 1, np.nan)
-            Lhg = np.full(K + 1, np.nan)
-            for k in range(K):
-                if mode == "discrete":
-                    M[k] = iloss.t3_norm(inflate(Ybox[k], r))
-                else:
-                    boxes = [inflate(B, r) for B in traj.step_boxes[k]]
-                    lamneg[k] = min(0.0, min(iloss.eig_bounds(B)[0] for B in boxes))
-                    Lhg[k] = max(iloss.dhg_norm(B) for B in boxes)
-            return M, lamneg, Lhg
-
-        def run(r):
-            M, lamneg, Lhg = r_dependent(r)
-            e, first = _recursion(mode, h, data, M, lamneg, Lhg, r, componentwise)
-            return r, e, first, M
-
         scale = 1.0 + float(np.max(np.abs(theta0)))
-        floor = 1e-12 * scale
-        passes = []
-        if tube_radius is not None:
-            result = run(tube_radius)
-            passes.append((tube_radius, float(np.max(result[1]))))
+        if mode == "discrete":
+            compute = _discrete_tube(bl, traj.boxes(K + 1), bases, K)
         else:
-            # pass 0: the bound the tube would have to hold, r = 0 (M ≥ sup‖T‖ on the flow itself)
-            _, e0, _, _ = run(0.0)
-            e0max = float(np.max(e0))
-            passes.append((0.0, e0max))
-            # e(r) grows with r: look for r ≥ e(r) among a few multiples of e(0), the likeliest first
-            proven, last = None, None
-            for f in _TUBE_FACTORS:
-                r = max(f * e0max, floor)
-                if not (math.isfinite(r) and r <= 1e8 * scale):
-                    break
-                res = run(r)
-                emax = float(np.max(res[1]))
-                passes.append((r, emax))
-                if res[2] > K:
-                    proven = res
-                    break
-                if last is None or res[2] > last[2]:
-                    last = res  # the failed tube that held longest
-            if proven is not None and float(np.max(proven[1])) < proven[0] / 4:
-                r = max(1.5 * float(np.max(proven[1])), floor)  # shrink once: smaller M, tighter bound
-                res = run(r)
-                passes.append((r, float(np.max(res[1]))))
-                if res[2] > K:
-                    proven = res
-            result = proven or last or run(floor)
-        r, e, first, M = result
-        info["passes"] = passes
-        info["local_term"] = data.ell.copy()
+            compute = _theorem1_tube(bl, traj.step_hull, K)
+        tube = Tube(compute, r_min=2.0**-40 * scale, factor=TUBE_GRID, r_max=1e8 * scale)
+        if mode == "discrete":
+            res = discrete_bound(sb, tube, radius=tube_radius)
+        else:
+            res = theorem1_bound(h, sb.ell, sb.eps, tube, radius=tube_radius)
+        info["tube"] = "adaptive" if tube_radius is None else "fixed"
+        info["tube_radii"] = res.radius
+        info["tube_tried"] = res.tried
+        info["local_term"] = sb.ell.copy()
         info["time_recursion"] = time.perf_counter() - t0
 
     # --- assemble
+    e, valid = res.e, res.valid
     bound = np.full(steps + 1, math.inf)
-    valid = min(first, K + 1)
     bound[:valid] = e[:valid]
     local_error = np.full(steps + 1, np.nan)
-    local_error[:K] = data.a[:K]
-    lam_lo, lam_hi = data.lam_lo, data.lam_hi
+    local_error[:K] = a[:K]
     lips = np.full(steps + 1, np.nan)
     if mode == "discrete":
-        lips[:K] = M[:K]
+        lips[:K] = res.M[:K]
 
     distance = np.full(steps + 1, np.nan)
     derr = np.full(steps + 1, np.nan)
     if rigorous:
         t0 = time.perf_counter()
-        gd_c, gd_r, n_gdr = enclose_gd(iloss, theta0, h, steps, prec=prec)
-        with ctx.workprec(prec):
-            for k in range(min(n_gdr, n_ok)):
-                d = norm_upper([arb(float(p)) - arb(float(q)) for p, q in zip(gd_c[k], traj.centers[k])])
-                lo_d = math.sqrt(float(np.sum((gd_c[k] - traj.centers[k]) ** 2)))
-                distance[k] = lo_d
-                derr[k] = float(_up((d - lo_d) + 2 * _U * lo_d + gd_r[k] + traj.radii[k], 3))
+        gd_c, gd_r, n_gdr = enclose_gd(interval_loss(loss), theta0, h, steps, prec=prec)
+        m = min(n_gdr, n_ok)
+        d_up = norm_upper(Iv(gd_c[:m]) - Iv(traj.centers[:m]))
+        lo_d = np.sqrt(np.sum((gd_c[:m] - traj.centers[:m]) ** 2, axis=1))
+        distance[:m] = lo_d
+        derr[:m] = _up((d_up - lo_d) + 2 * _U * lo_d + gd_r[:m] + traj.radii[:m], 3)
         info["time_gd_enclosure"] = time.perf_counter() - t0
     else:
         m = min(n_gd, n_ok)
@@ -670,11 +615,7 @@ def certify(
     if traj.reason:
         reasons.append(traj.reason)
     if valid < K + 1:
-        reasons.append(
-            f"the bound left the tube of radius r = {r:.3g} around the flow at step {valid} "
-            f"(t = {t[valid]:g}, bound {e[valid]:.3g} > r): beyond it the Hessian-Lipschitz constant "
-            "is not controlled"
-        )
+        reasons.append(res.failure)
     stab = np.nonzero(h * lam_hi[:valid] >= 2.0)[0]
     if stab.size:
         k = int(stab[0])
@@ -684,10 +625,11 @@ def certify(
         )
     certified = not reasons
     info["time_total"] = time.perf_counter() - t_start
+    r_report = float(tube_radius) if tube_radius is not None else res.max_radius
     return Certificate(
         t=t, bound=bound, distance=distance, distance_error=derr, lambda_min=lam_lo, lambda_max=lam_hi,
         local_error=local_error, hessian_lipschitz=lips, certified=certified, reason="; ".join(reasons),
-        mode=mode, h=h, rigorous=bool(rigorous), tube_radius=float(r), valid_steps=int(valid), info=info,
+        mode=mode, h=h, rigorous=bool(rigorous), tube_radius=r_report, valid_steps=int(valid), info=info,
     )
 
 
