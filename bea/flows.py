@@ -88,7 +88,7 @@ from bea.loss import CompiledLoss, compile_loss
 from bea.principal import ONE_STEP_FLOOR, alpha_scalar, flow_alpha_scalar, pf_rates
 from bea.symbolic import modified_field, step_symbol
 
-__all__ = ["FLOWS", "COMPLEX_FLOWS", "gd", "trajectory", "flow_field", "pf_field", "pf_closed_form"]
+__all__ = ["FLOWS", "COMPLEX_FLOWS", "MAX_NORM", "gd", "trajectory", "flow_field", "pf_field", "pf_closed_form"]
 
 #: the flow names accepted by :func:`trajectory`
 FLOWS = ("ngf", "igr", "third", "pf", "pf+np", "positive", "flipped", "bea")
@@ -120,14 +120,12 @@ def _finite(g, H):
 
 
 @numba.njit(**_NJIT)
-def _pf_apply(g, H, h):
-    """F = Σ_i α(hλ_i)(gᵀu_i)u_i = V·diag(α(hλ))·V⁻¹g for the (complex) symmetric H; complex128."""
+def _pf_eig(g, H):
+    """(λ, V, c) with H = V·diag(λ)·V⁻¹ and c = V⁻¹g, complex128: ``eigh`` (V = U orthogonal,
+    c = Uᵀg) when H is real, else the eigendecomposition of the complex *symmetric* H (not
+    Hermitian: ``eigh`` would make the field non-analytic) and c by a solve."""
     n = g.shape[0]
     gc = g.astype(np.complex128)
-    out = np.zeros(n, dtype=np.complex128)
-    if not _finite(g, H):
-        out[:] = np.nan
-        return out
     real = True
     for i in range(n):
         for j in range(n):
@@ -138,108 +136,128 @@ def _pf_apply(g, H, h):
         for i in range(n):
             for j in range(n):
                 Hr[i, j] = H[i, j].real
-        lam, U = np.linalg.eigh(Hr)
-        for i in range(n):
-            c = 0.0j
-            for j in range(n):
-                c += U[j, i] * gc[j]
-            c *= flow_alpha_scalar(h * lam[i])
-            for j in range(n):
-                out[j] += c * U[j, i]
-        return out
-    # complex symmetric H (θ complex): eigendecomposition of the symmetrised matrix, V⁻¹g by a solve
+        lam_r, U = np.linalg.eigh(Hr)
+        V = U.astype(np.complex128)
+        return lam_r.astype(np.complex128), V, V.T @ gc
     Hc = np.empty((n, n), dtype=np.complex128)
     for i in range(n):
         for j in range(n):
             Hc[i, j] = 0.5 * (H[i, j] + H[j, i])
     lam, V = np.linalg.eig(Hc)
-    c = np.linalg.solve(V, gc)
-    for i in range(n):
-        ci = c[i] * flow_alpha_scalar(h * lam[i])
-        for j in range(n):
-            out[j] += ci * V[j, i]
-    return out
+    return lam, V, np.linalg.solve(V, gc)
 
 
-# ---- analytic continuation of log(1 − z) along the trajectory ------------------------------------
+# ---- the branch of log(1 − hλ) along the trajectory ----------------------------------------------
+# The PF state of :func:`trajectory` carries, besides θ, one reference per eigenvalue of H at the
+# last accepted integrator step: z_ref = hλ, L_ref = log(1 − z_ref) on the continued branch, and
+# r_ref (how far z may move before another reference, on another sheet, could be the nearer one),
+# plus the mode below.  The references are constants of the field (zero derivative) rewritten by
+# the integrator's on_accept hook after every accepted step.
 
-_BARRIER = 0.75 * math.pi  # a segment may turn arg(1 − hλ) by at most this much from its reference
+_MODE_FIXED = 0  # no history (pf_field, flow_field): the fixed branch of flow_alpha_scalar
+_MODE_REAL = 1  # references taken at a real θ: the seed's branch, log|1 − z| + iπ·[z > 1]
+_MODE_CONTINUED = 2  # references taken at a complex θ: L continued from them
+_KAPPA = 0.5  # in one step z may move at most κ·|1 − z_ref| from its reference: arg turns ≤ π/6
+_GAP = 1.0 / 3.0  # ... and at most this fraction of its distance to a reference on another sheet
+_GUARD = 0.25 * math.pi  # real references: arg(1 − z) must stay within π/4 of 0 or π in a step
+_AT_ONE = 1e-8  # a reference with |1 − z_ref| below this sits on the branch point z = 1
+_TWO_PI = 2.0 * math.pi
 
 
 @numba.njit(**_NJIT)
-def _continued_arg(z, zref, lref, has_ref):
-    """(arg, shift, turn): arg(1 − z) continued from the reference of the nearest reference
-    eigenvalue, its offset from the principal value (a multiple of 2π) and |arg − reference arg|.
+def _nearest(z, zref):
+    j = 0
+    best = np.inf
+    for k in range(zref.shape[0]):
+        d = abs(z - zref[k])
+        if d < best:
+            best = d
+            j = k
+    return j
 
-    Without references (``has_ref`` False), or when the nearest reference eigenvalue is real (taken
-    at a real θ), the fixed branch of :func:`bea.principal.flow_alpha_scalar`: arg ∈ (−π/2, 3π/2],
-    which is the seed's convention on the real axis (including the jump 0 → π where a real hλ
-    crosses 1), with turn 0.
+
+@numba.njit(**_NJIT)
+def _fixed_arg(wr, wi):
+    """arg w ∈ (−π/2, 3π/2]: the branch of :func:`bea.principal.flow_alpha_scalar`."""
+    a = math.atan2(wi, wr)
+    return a + _TWO_PI if a <= -0.5 * math.pi else a
+
+
+@numba.njit(**_NJIT)
+def _branch_log(z, mode, zref, lref, rref):
+    """(L, ok): L = log(1 − z) on the branch the references select, |1 − z| floored at ε.
+
+    * ``_MODE_FIXED``: arg(1 − z) ∈ (−π/2, 3π/2] (no history).
+    * ``_MODE_REAL``: the same values; for a complex z, ok is False unless arg(1 − z) is within π/4
+      of the reference's (0 or π) — or of π when the reference is 0: a real eigenvalue that crosses
+      z = 1 takes +iπ, the seed's convention — so that no step started at a real θ can cross the
+      cut z = 1 + is unseen.
+    * ``_MODE_CONTINUED``: z_j the nearest reference, L = log|1 − z| + i(Im L_j + Arg((1 − z)/(1 − z_j))):
+      the analytic continuation of L_j, exact (no branch choice) while |z − z_j| < |1 − z_j|;
+      ok is False when |z − z_j| > κ|1 − z_j| or > r_j (too long a step to be sure of the branch).
     """
-    a = 1.0 - z.real
-    b = 0.0 - z.imag
-    arg0 = math.atan2(b, a)  # principal value, (−π, π]
-    j = -1
-    if has_ref:
-        best = np.inf
-        for k in range(zref.shape[0]):
-            d = abs(z - zref[k])
-            if d < best:
-                best = d
-                j = k
-    if j < 0 or zref[j].imag == 0.0:
-        arg = arg0 + 2.0 * math.pi if arg0 <= -0.5 * math.pi else arg0
-        return arg, arg - arg0, 0.0
-    ref = lref[j].imag
-    arg = arg0 + 2.0 * math.pi * math.floor((ref - arg0) / (2.0 * math.pi) + 0.5)
-    return arg, arg - arg0, abs(arg - ref)
-
-
-@numba.njit(**_NJIT)
-def _continued_alpha(z, zref, lref, has_ref):
-    """α(z) on the branch of :func:`_continued_arg`; (α, ok) with ok False (α NaN) when the branch
-    would have turned more than 3π/4 from its reference: the segment is too long to tell which way
-    round z = 1 the path went (the driver shortens it).  |1 − z| is floored at ε as in
-    :func:`bea.principal.flow_alpha_scalar`."""
-    arg, shift, turn = _continued_arg(z, zref, lref, has_ref)
-    if turn > _BARRIER:
+    wr = 1.0 - z.real
+    wi = 0.0 - z.imag
+    mod = math.hypot(wr, wi)
+    lre = math.log(max(mod, ONE_STEP_FLOOR))
+    if mode == _MODE_FIXED or zref.shape[0] == 0:
+        return complex(lre, _fixed_arg(wr, wi)), True
+    j = _nearest(z, zref)
+    wjr = 1.0 - zref[j].real
+    wji = 0.0 - zref[j].imag
+    mj = math.hypot(wjr, wji)
+    if mode == _MODE_REAL:
+        a = _fixed_arg(wr, wi)
+        if z.imag == 0.0 or mj < _AT_ONE:
+            return complex(lre, a), True
+        ref = lref[j].imag
+        ok = abs(a - ref) <= _GUARD or (ref == 0.0 and abs(a - math.pi) <= _GUARD)
+        return complex(lre, a), ok
+    if mj < _AT_ONE:  # the reference is (numerically) z = 1: keep the sheet, take the nearest arg
+        a0 = math.atan2(wi, wr)
+        return complex(lre, a0 + _TWO_PI * math.floor((lref[j].imag - a0) / _TWO_PI + 0.5)), True
+    d = abs(z - zref[j])
+    if d > _KAPPA * mj or (rref[j].real >= 0.0 and d > rref[j].real):
         return complex(np.nan, np.nan), False
-    if abs(z) < 0.5:  # series / log1p accuracy of alpha_scalar, plus the sheet offset
-        if shift == 0.0:
-            return alpha_scalar(z), True
-        return alpha_scalar(z) + complex(0.0, shift) / z, True
-    mod = math.hypot(1.0 - z.real, z.imag)
-    if mod < ONE_STEP_FLOOR:
-        mod = ONE_STEP_FLOOR
-    return complex(math.log(mod), arg) / z, True
+    # arg(w / w_j) = arg(w · conj(w_j)), |arg| < π/6 here
+    return complex(lre, lref[j].imag + math.atan2(wi * wjr - wr * wji, wr * wjr + wi * wji)), True
 
 
 @numba.njit(**_NJIT)
-def _pf_apply_ref(g, H, h, zref, lref, has_ref):
-    """PF field at a complex θ with the branch of each log(1 − hλ_i) continued from references."""
+def _alpha_on_branch(z, L):
+    """α = L/z with L = log(1 − z) on some sheet; near z = 0 the principal part by
+    :func:`bea.principal.alpha_scalar` (series / log1p: no cancellation) plus the sheet's 2πim/z."""
+    if abs(z) < 0.5:
+        a0 = math.atan2(-z.imag, 1.0 - z.real)
+        m = math.floor((L.imag - a0) / _TWO_PI + 0.5)
+        al = alpha_scalar(z)
+        if m != 0.0:
+            al += complex(0.0, _TWO_PI * m) / z
+        return al
+    return L / z
+
+
+@numba.njit(**_NJIT)
+def _pf_apply_ref(g, H, h, zref, lref, rref, mode):
+    """F = V·diag(α(hλ_i))·V⁻¹g with each log(1 − hλ_i) on the branch of :func:`_branch_log`;
+    complex128, all NaN when g or H is not finite or a branch cannot be told (the integrator then
+    retries a shorter step)."""
     n = g.shape[0]
     out = np.zeros(n, dtype=np.complex128)
     if not _finite(g, H):
         out[:] = np.nan
         return out
-    real = True
+    lam, V, c = _pf_eig(g, H)
     for i in range(n):
-        for j in range(n):
-            if H[i, j].imag != 0.0:
-                real = False
-    if real or not has_ref:
-        return _pf_apply(g, H, h)
-    Hc = np.empty((n, n), dtype=np.complex128)
-    for i in range(n):
-        for j in range(n):
-            Hc[i, j] = 0.5 * (H[i, j] + H[j, i])
-    lam, V = np.linalg.eig(Hc)
-    c = np.linalg.solve(V, g.astype(np.complex128))
-    for i in range(n):
-        al, ok = _continued_alpha(h * lam[i], zref, lref, has_ref)
-        if not ok:
-            out[:] = np.nan
-            return out
+        z = h * lam[i]
+        if mode == _MODE_FIXED:
+            al = flow_alpha_scalar(z)
+        else:
+            L, ok = _branch_log(z, mode, zref, lref, rref)
+            if not ok:
+                out[:] = np.nan
+                return out
+            al = _alpha_on_branch(z, L)
         ci = c[i] * al
         for j in range(n):
             out[j] += ci * V[j, i]
@@ -247,21 +265,69 @@ def _pf_apply_ref(g, H, h, zref, lref, has_ref):
 
 
 @numba.njit(**_NJIT)
-def _references(H, h, zref, lref, has_ref):
-    """(z, log(1 − z)) for the eigenvalues z = hλ of the complex symmetric H, the branch continued
-    from the old references (no barrier: the segment that led here was accepted)."""
-    n = H.shape[0]
+def _pf_apply(g, H, h):
+    """The PF field on the fixed branch (no history): a single evaluation, :func:`pf_field`."""
+    none = np.zeros(0, dtype=np.complex128)
+    return _pf_apply_ref(g, H, h, none, none, none, _MODE_FIXED)
+
+
+@numba.njit(**_NJIT)
+def _pf_references(H, h, y, n):
+    """Rewrite the references y[n:4n+1] for the state θ = y[:n] (the on_accept hook of the
+    continued PF; the segment that led here was accepted, so every branch is known).  False when
+    H is not finite."""
+    for i in range(n):
+        for j in range(n):
+            if not np.isfinite(H[i, j]):
+                return False
+    zref = y[n : 2 * n].copy()
+    lref = y[2 * n : 3 * n].copy()
+    rref = y[3 * n : 4 * n].copy()
+    mode = int(y[4 * n].real)
+    real = True
+    for i in range(n):
+        if y[i].imag != 0.0:
+            real = False
     Hc = np.empty((n, n), dtype=np.complex128)
     for i in range(n):
         for j in range(n):
             Hc[i, j] = 0.5 * (H[i, j] + H[j, i])
+    if real:
+        Hr = np.empty((n, n))
+        for i in range(n):
+            for j in range(n):
+                Hr[i, j] = Hc[i, j].real
+        z = h * np.linalg.eigvalsh(Hr).astype(np.complex128)
+        for i in range(n):
+            y[n + i] = z[i]
+            y[2 * n + i] = _branch_log(z[i], _MODE_FIXED, zref, lref, rref)[0]
+            y[3 * n + i] = -1.0
+        y[4 * n] = _MODE_REAL
+        return True
     z = h * np.linalg.eigvals(Hc)
     L = np.empty(n, dtype=np.complex128)
     for i in range(n):
-        arg, shift, turn = _continued_arg(z[i], zref, lref, has_ref)
-        mod = max(math.hypot(1.0 - z[i].real, z[i].imag), ONE_STEP_FLOOR)
-        L[i] = complex(math.log(mod), arg)
-    return z, L
+        L[i] = _branch_log(z[i], mode, zref, lref, rref)[0]
+    for j in range(n):
+        y[n + j] = z[j]
+        y[2 * n + j] = L[j]
+        # the nearest reference on another sheet: L_k − L_j ≠ Log((1 − z_k)/(1 − z_j))
+        r = -1.0
+        wjr, wji = 1.0 - z[j].real, -z[j].imag
+        for k in range(n):
+            if k == j:
+                continue
+            wkr, wki = 1.0 - z[k].real, -z[k].imag
+            if math.hypot(wjr, wji) < _AT_ONE or math.hypot(wkr, wki) < _AT_ONE:
+                continue
+            darg = math.atan2(wki * wjr - wkr * wji, wkr * wjr + wki * wji)
+            if abs((L[k].imag - L[j].imag) - darg) > math.pi:
+                d = _GAP * abs(z[k] - z[j])
+                if r < 0.0 or d < r:
+                    r = d
+        y[3 * n + j] = r
+    y[4 * n] = _MODE_CONTINUED
+    return True
 
 
 @numba.njit(**_NJIT)
@@ -357,7 +423,8 @@ _f8 = types.float64
 _SIGS = {
     "grad_c": _C1(_C1), "hess_c": _C2(_C1), "grad_f": _F1(_F1), "hess_f": _F2(_F1),
     "pf": _C1(_C1, _C2, _f8),
-    "pf_ref": _C1(_C1, _C2, _f8, _C1, _C1, types.boolean),
+    "pf_ref": _C1(_C1, _C2, _f8, _C1, _C1, _C1, types.int64),
+    "pf_refs": types.boolean(_C2, _f8, _C1, types.int64),
     # the eigenpairs of a constant Hessian are captured by the closure: numba freezes them read-only
     "pf_fixed": _C1(_C1, types.Array(types.float64, 1, "C", readonly=True),
                     types.Array(types.float64, 2, "C", readonly=True), _f8),
@@ -498,37 +565,47 @@ def _pf_eigen(loss: CompiledLoss):
 
 
 def _make_pf_continued(loss: CompiledLoss, nonprincipal: bool):
-    """PF field on the augmented state y = (θ, z_ref, log(1 − z_ref), has_ref) (constant references)."""
+    """(field, on_accept) of the PF (or PF+NP) on the state y = (θ, z_ref, L_ref, r_ref, mode),
+    length 4n + 1: the references are constant for the field and rewritten after every accepted
+    step by ``on_accept`` (:func:`_pf_references`)."""
     n = loss.n
     grad = _ptr(loss.grad, "grad_c")
     hess = _ptr(loss.hess, "hess_c")
     apply = _ptr(_pf_apply_ref, "pf_ref")
+    refs = _ptr(_pf_references, "pf_refs")
+
+    @numba.njit(error_model="numpy")
+    def pf_accept(y, h):
+        return refs(hess(y[:n].copy()), h, y, n)
+
     if not nonprincipal:
 
         @numba.njit(error_model="numpy")
         def pf_continued(y, h):
             th = y[:n].copy()
-            f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : 3 * n].copy(), y[3 * n].real != 0.0)
-            out = np.zeros(3 * n + 1, dtype=np.complex128)
+            f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : 3 * n].copy(), y[3 * n : 4 * n].copy(),
+                      int(y[4 * n].real))
+            out = np.zeros(4 * n + 1, dtype=np.complex128)
             for i in range(n):
                 out[i] = f[i]
             return out
 
-        return pf_continued
+        return pf_continued, pf_accept
     tgg = _ptr(loss.tgg, "grad_c")
 
     @numba.njit(error_model="numpy")
     def pf_np_continued(y, h):
         th = y[:n].copy()
-        f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : 3 * n].copy(), y[3 * n].real != 0.0)
+        f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : 3 * n].copy(), y[3 * n : 4 * n].copy(),
+                  int(y[4 * n].real))
         t = tgg(th)
         c = h * h / 12.0
-        out = np.zeros(3 * n + 1, dtype=np.complex128)
+        out = np.zeros(4 * n + 1, dtype=np.complex128)
         for i in range(n):
             out[i] = f[i] - c * t[i]
         return out
 
-    return pf_np_continued
+    return pf_np_continued, pf_accept
 
 
 def _make_flipped(loss: CompiledLoss):
@@ -561,70 +638,40 @@ def _field(loss: CompiledLoss, flow: str, order, general: bool = False):
     return f
 
 
-_MAX_HALVINGS = 12
-# attempted steps allowed per GD step in one segment: a normal step takes tens; far more means the
-# path is stuck on a branch cut of the fixed branch (only possible in a segment that starts real)
-_SEGMENT_STEPS = 500
+#: magnitude guard of :func:`trajectory`: a flow whose state exceeds this is reported as diverged
+#: (no model of GD means anything there, and the Hessian of a polynomial loss overflows soon after)
+MAX_NORM = 1e100
+# default integrator budget of trajectory(): _BUDGET_BASE + _BUDGET_PER_STEP attempted steps per GD step
+_BUDGET_BASE = 10_000
+_BUDGET_PER_STEP = 1_000
 
 
-def _refs(loss: CompiledLoss, theta, h, zref, lref, has_ref):
-    """References at θ: none for a real θ (real eigenvalues take the seed's branch)."""
+def _pf_continued_trajectory(loss: CompiledLoss, flow, theta0, h, steps, rtol, atol, method, max_steps):
+    """The PF / PF+NP of a non-quadratic loss, integrated on the continued branch of every
+    log(1 − hλ_i): one :func:`bea.integrate.solve` run over the augmented state of
+    :func:`_make_pf_continued`, its references rewritten after every accepted step."""
     n = loss.n
-    if np.all(theta.imag == 0.0):
-        return np.zeros(n, dtype=np.complex128), np.zeros(n, dtype=np.complex128), False
-    H = np.asarray(loss.hess(theta), dtype=np.complex128)
-    if not np.all(np.isfinite(H)):
-        return None
-    z, L = _references(H, h, zref, lref, has_ref)
-    return z, L, True
-
-
-def _pf_trajectory(loss: CompiledLoss, rhs, theta0, h, steps, rtol, atol, method, max_steps):
-    """Integrate the PF GD step by GD step, continuing the branch of every log(1 − hλ_i).
-
-    Each segment carries references (z_i, log(1 − z_i)) taken at its start in the (constant) extra
-    state components; inside it each eigenvalue takes the branch nearest to its reference.  A
-    segment in which some arg(1 − z) would turn by more than 3π/4 is cut short by the field (NaN)
-    and the remainder is split in halves, so the branch followed is the continuous one.
-    """
-    n = loss.n
-    out = np.empty((steps + 1, n), dtype=np.complex128)
-    theta = theta0.astype(np.complex128)
-    out[0] = theta
-    zref, lref, has_ref = _refs(loss, theta, h, np.zeros(n, complex), np.zeros(n, complex), False)
-    budget = int(max_steps)
-    k, t, length = 0, 0.0, h
-    while k < steps:
-        t_end = (k + 1) * h
-        t_next = t_end if t + 1.01 * length >= t_end else t + length
-        y0 = np.concatenate([theta, zref, lref, [1.0 if has_ref else 0.0]])
-        sol = solve(rhs, y0, [t, t_next], h, method=method, rtol=rtol, atol=atol,
-                    max_steps=max(1, min(budget, _SEGMENT_STEPS)), on_failure="return")
-        budget -= sol.nsteps
-        if sol.status == 0:
-            theta = sol.y[1, :n].copy()
-            t = t_next
-            refs = _refs(loss, theta, h, zref, lref, has_ref)
-            if refs is None:
-                raise IntegrationError(
-                    f"principal flow diverged: the Hessian is not finite at t = {t!r} (GD step {t / h:.4g})", t=t
-                )
-            zref, lref, has_ref = refs
-            if t_next == t_end:
-                k += 1
-                out[k] = theta
-                length = min(h, 2.0 * length)
-            continue
-        if budget <= 0 or length < h * 2.0**-_MAX_HALVINGS:
-            H = np.asarray(loss.hess(theta), dtype=np.complex128)
-            zs = h * np.linalg.eigvals(H) if np.all(np.isfinite(H)) else H.ravel()
-            raise IntegrationError(
-                f"principal flow stopped at t = {sol.t_fail!r} (GD step {sol.t_fail / h:.4g}): {sol.message}; "
-                f"h*eigenvalues of the Hessian at t = {t!r}: {np.array2string(zs, precision=4)}",
-                t=float(sol.t_fail),
-            )
-        length *= 0.5
-    return out
+    key = (loss.expr, loss.params, flow, "continued")
+    fns = _FIELDS.get(key)
+    if fns is None:
+        fns = _FIELDS[key] = _make_pf_continued(loss, nonprincipal=(flow == "pf+np"))
+    rhs, accept = fns
+    y0 = np.zeros(4 * n + 1, dtype=np.complex128)
+    y0[:n] = theta0
+    if not accept(y0, h):
+        raise IntegrationError(f"principal flow: the Hessian is not finite at theta0 = {theta0}", t=0.0)
+    t_eval = h * np.arange(steps + 1, dtype=np.float64)
+    sol = solve(rhs, y0, t_eval, h, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
+                max_norm=MAX_NORM, on_accept=accept, on_failure="return")
+    if sol.status != 0:
+        zs = sol.y_last[n : 2 * n] if sol.y_last is not None else np.full(n, np.nan)
+        raise IntegrationError(
+            f"flow {flow!r} with h = {h!r} stopped at t = {sol.t_fail!r} (GD step {sol.t_fail / h:.4g}): "
+            f"{sol.message}; h*eigenvalues of the Hessian at the last accepted state: "
+            f"{np.array2string(zs, precision=4)}",
+            t=float(sol.t_fail),
+        )
+    return sol.y[:, :n]
 
 
 def _check_flow(flow, order):
@@ -699,7 +746,7 @@ def trajectory(
     rtol: float = 1e-10,
     atol: float | None = None,
     method: str = "dop853",
-    max_steps: int = 1_000_000,
+    max_steps: int | None = None,
 ) -> np.ndarray:
     r"""A continuous model of GD sampled at the GD times t = k·h, k = 0..steps; shape (steps+1, n).
 
@@ -714,7 +761,9 @@ def trajectory(
         ``atol=None``: 1e-12, except for the PF / PF+NP of a quadratic loss, which is integrated in
         the (decoupled) eigen-coordinates of its constant Hessian with pure relative error control,
         so that every eigen-coordinate — even one that GD shrinks to 1e-20 — is accurate to ~rtol
-        relative (GD = Re PF component by component, not just up to atol)
+        relative (GD = Re PF component by component, not just up to atol).
+        ``max_steps=None``: 10 000 + 1 000 attempted integrator steps per GD step (a PF needs tens
+        per GD step); a run whose step size collapses stops early (:func:`bea.integrate.solve`).
 
     Returns
     -------
@@ -724,7 +773,9 @@ def trajectory(
     Raises
     ------
     UnknownMethodError (unknown flow or method), InvalidOrderError, InvalidInputError (bad theta0,
-    h, steps, tolerances), IntegrationError when the flow diverges — its ``.t`` is the time reached.
+    h, steps, tolerances), IntegrationError when the flow diverges (non-finite values, a state
+    beyond :data:`MAX_NORM`, a step-size collapse or the step budget) — its ``.t`` is the time
+    reached.
     """
     order = _check_flow(flow, order)
     loss = _loss(E, params)
@@ -735,13 +786,11 @@ def trajectory(
     y0 = theta0.astype(dtype)
     if steps == 0:
         return y0[None, :].copy()
+    if max_steps is None:
+        max_steps = _BUDGET_BASE + _BUDGET_PER_STEP * steps
     if flow in COMPLEX_FLOWS and not _is_quadratic(loss):
-        key = (loss.expr, loss.params, flow, "continued")
-        rhs = _FIELDS.get(key)
-        if rhs is None:
-            rhs = _FIELDS[key] = _make_pf_continued(loss, nonprincipal=(flow == "pf+np"))
         atol = 1e-12 if atol is None else atol
-        return _pf_trajectory(loss, rhs, theta0, h, steps, rtol, atol, method, max_steps)
+        return _pf_continued_trajectory(loss, flow, theta0, h, steps, rtol, atol, method, max_steps)
     t_eval = h * np.arange(steps + 1, dtype=np.float64)
     if flow in COMPLEX_FLOWS:  # a quadratic: the decoupled eigen-coordinates
         rhs, lam, U, beta = _pf_eigen(loss)
@@ -751,7 +800,7 @@ def trajectory(
         rhs = _field(loss, flow, order)
         atol = 1e-12 if atol is None else atol
     try:
-        sol = solve(rhs, y0, t_eval, h, method=method, rtol=rtol, atol=atol, max_steps=max_steps)
+        sol = solve(rhs, y0, t_eval, h, method=method, rtol=rtol, atol=atol, max_steps=max_steps, max_norm=MAX_NORM)
     except IntegrationError as exc:
         step = "" if exc.t is None or not math.isfinite(exc.t) else f" (GD step {exc.t / h:.4g})"
         raise IntegrationError(f"flow {flow!r} with h = {h!r}: {exc}{step}", t=exc.t) from None

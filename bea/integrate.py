@@ -81,11 +81,17 @@ STATUS_MESSAGES = {
     1: "maximum number of steps reached",
     2: "step size underflow",
     3: "non-finite value (divergence)",
+    4: "magnitude guard max_norm exceeded (divergence)",
+    5: "stalled (max_steps would be reached long before the end)",
 }
 
 # shrink factor of a step whose trial values were not finite (an overshoot into overflow or outside
 # the field's domain): much stronger than the controller's fac_min, so that a blow-up is found fast
 _NONFINITE_SHRINK = 0.1
+# stall detection (see _rk_core): window of attempted steps, and how far beyond the remaining budget
+# the projected number of steps must be (twice in a row) before the run is stopped
+_STALL_WINDOW = 500
+_STALL_FACTOR = 100.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,18 +280,15 @@ def _all_finite(x):
 
 
 @numba.njit(cache=True)
-def _error_norm(K, E, h, y, ynew, rtol, atol):
-    """Scaled error of a step (Hairer's norm); m = 2 rows of E is DOP853's (err5, err3) estimate.
-
-    The stages are divided by the scale before they are combined, so that the estimate itself
-    cannot overflow while the stages are finite.
-    """
+def _scaled_error(K, E, h, y, ynew, rtol, atol, scale):
+    """Hairer's error norm of a step with every weight multiplied by ``scale`` (the norm is
+    homogeneous of degree 1 in the weights, so the result is ``scale`` times the norm)."""
     n = y.shape[0]
     ns = K.shape[0]
     if E.shape[0] == 1:
         acc = 0.0
         for k in range(n):
-            inv = 1.0 / (atol + rtol * max(abs(y[k]), abs(ynew[k])))
+            inv = scale / (atol + rtol * max(abs(y[k]), abs(ynew[k])))
             e = E[0, 0] * (K[0, k] * inv)
             for j in range(1, ns):
                 if E[0, j] != 0.0:
@@ -295,7 +298,7 @@ def _error_norm(K, E, h, y, ynew, rtol, atol):
     err5 = 0.0
     err3 = 0.0
     for k in range(n):
-        inv = 1.0 / (atol + rtol * max(abs(y[k]), abs(ynew[k])))
+        inv = scale / (atol + rtol * max(abs(y[k]), abs(ynew[k])))
         e5 = E[0, 0] * (K[0, k] * inv)
         e3 = E[1, 0] * (K[0, k] * inv)
         for j in range(1, ns):
@@ -313,41 +316,97 @@ def _error_norm(K, E, h, y, ynew, rtol, atol):
 
 
 @numba.njit(cache=True)
-def _hinit(rhs, y0, f0, p, order, hmax, rtol, atol):
-    """Hairer's initial step: h with h·‖f0‖ ~ 0.01‖y0‖, then h^order·max(‖f′‖,‖f0‖) ~ 0.01."""
-    n = y0.shape[0]
-    dnf = 0.0
-    dny = 0.0
+def _largest_error_term(K, E, y, ynew, rtol, atol):
+    """max over components and estimates of |Σ_j E_rj K_jk| / (atol + rtol·max(|y_k|, |ŷ_k|))."""
+    n = y.shape[0]
+    ns = K.shape[0]
+    big = 0.0
     for k in range(n):
-        sk = atol + rtol * abs(y0[k])
-        dnf += (abs(f0[k]) / sk) ** 2
-        dny += (abs(y0[k]) / sk) ** 2
-    if dnf <= 1e-10 or dny <= 1e-10:
+        sk = atol + rtol * max(abs(y[k]), abs(ynew[k]))
+        for r in range(E.shape[0]):
+            e = E[r, 0] * K[0, k]
+            for j in range(1, ns):
+                if E[r, j] != 0.0:
+                    e += E[r, j] * K[j, k]
+            big = max(big, abs(e) / sk)
+    return big
+
+
+@numba.njit(cache=True)
+def _error_norm(K, E, h, y, ynew, rtol, atol):
+    """Scaled error of a step (Hairer's norm); m = 2 rows of E is DOP853's (err5, err3) estimate.
+
+    The stages are divided by the scale before they are combined, so that the estimate itself
+    cannot overflow while the stages are finite; when the squares of the scaled terms overflow
+    (a component near 0 under a pure relative tolerance: weights ~1/atol) the norm is formed again
+    with the largest term factored out.
+    """
+    err = _scaled_error(K, E, h, y, ynew, rtol, atol, 1.0)
+    if err <= 1e300:
+        return err
+    big = _largest_error_term(K, E, y, ynew, rtol, atol)
+    if not (big > 0.0) or math.isinf(big):
+        return err
+    return _scaled_error(K, E, h, y, ynew, rtol, atol, 1.0 / big) * big
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scaled_norm(v, y0, rtol, atol):
+    """‖v_k / (atol + rtol·|y0_k|)‖₂ without overflow (the largest ratio is factored out); inf when
+    a ratio itself overflows (a component with a vanishing scale, e.g. y0_k = 0 under a pure
+    relative tolerance)."""
+    n = v.shape[0]
+    m = 0.0
+    for k in range(n):
+        r = abs(v[k]) / (atol + rtol * abs(y0[k]))
+        if r > m or r != r:
+            m = r
+    if not (m > 0.0) or math.isinf(m):
+        return m
+    acc = 0.0
+    for k in range(n):
+        r = abs(v[k]) / (atol + rtol * abs(y0[k])) / m
+        acc += r * r
+    return m * math.sqrt(acc)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _hinit(rhs, y0, f0, p, order, hmax, rtol, atol):
+    """Hairer's initial step: h with h·‖f0‖ ~ 0.01‖y0‖, then h^order·max(‖f′‖,‖f0‖) ~ 0.01.
+
+    The weighted norms are formed without overflow, and a first guess that is not a positive
+    number (‖f0‖ infinite in the weighted norm: a zero component with a vanishing scale) falls back
+    to 1e-6·hmax, so the result is always a positive step (the controller then finds the scale).
+    """
+    nf = _scaled_norm(f0, y0, rtol, atol)
+    ny = _scaled_norm(y0, y0, rtol, atol)
+    if nf <= 1e-5 or ny <= 1e-5:
         h = 1e-6
     else:
-        h = math.sqrt(dny / dnf) * 0.01
+        h = (ny / nf) * 0.01
+    if not (h > 0.0) or not math.isfinite(h):
+        h = 1e-6 * hmax
     h = min(h, hmax)
     y1 = y0 + h * f0
     f1 = rhs(y1, p)
-    der2 = 0.0
-    for k in range(n):
-        sk = atol + rtol * abs(y0[k])
-        der2 += (abs(f1[k] - f0[k]) / sk) ** 2
-    der2 = math.sqrt(der2) / h
-    der12 = max(der2, math.sqrt(dnf))
-    if not np.isfinite(der12):
-        h1 = h * 1e-3  # the trial point overflowed: start small and let the controller grow
-    elif der12 <= 1e-15:
-        h1 = max(1e-6, h * 1e-3)
+    d2 = _scaled_norm(f1 - f0, y0, rtol, atol) / h
+    if not math.isfinite(d2) or not math.isfinite(nf):
+        h1 = h * 1e-3  # the trial point overflowed (or a scale vanished): start small, let the controller grow
     else:
-        h1 = (0.01 / der12) ** (1.0 / order)
+        der12 = max(d2, nf)
+        if der12 <= 1e-15:
+            h1 = max(1e-6, h * 1e-3)
+        else:
+            h1 = (0.01 / der12) ** (1.0 / order)
     return min(100.0 * h, h1, hmax)
 
 
-def _rk_core(rhs, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_step):
+def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_step, max_norm):
     """The shared stepping loop (compiled per state dtype; see the module docstring).
 
-    Returns (Y, stats, t_fail, y_last) with stats = [status, nfev, nsteps, naccepted, nrejected].
+    ``accept(y, p)`` is called on the state after every accepted step (it may rewrite components
+    the field treats as constants; False stops the run as a divergence).  Returns
+    (Y, stats, t_fail, y_last) with stats = [status, nfev, nsteps, naccepted, nrejected].
     Rows of Y not reached are NaN.
     """
     n = y0.shape[0]
@@ -373,6 +432,7 @@ def _rk_core(rhs, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_ste
     y = y0.copy()
     Y[0, :] = y
     t = t_eval[0]
+    t_end = t_eval[nout - 1]
     t_fail = np.nan
 
     K = np.empty((s + 1, n), dtype=y0.dtype)
@@ -393,8 +453,15 @@ def _rk_core(rhs, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_ste
     if first_step > 0.0:
         h = first_step
     else:
-        h = _hinit(rhs, y, K[0], p, order, t_eval[nout - 1] - t, rtol, atol)
+        h = _hinit(rhs, y, K[0], p, order, t_end - t, rtol, atol)
         nfev += 1
+
+    # stall detection: every `window` attempted steps, the pace of the last window is projected to
+    # t_end; twice in a row beyond _STALL_FACTOR times the remaining budget means max_steps would
+    # be hit long before t_end (e.g. a step size pinned by a discontinuity of the field): stop now
+    window = max(_STALL_WINDOW, max_steps // 200)
+    t_mark = t
+    slow = 0
 
     facold = 1e-4
     rejected = False
@@ -409,6 +476,18 @@ def _rk_core(rhs, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_ste
             status = 1
             t_fail = t
             break
+        if nsteps > 0 and nsteps % window == 0:
+            left = max_steps - nsteps
+            pace = t - t_mark
+            if pace <= 0.0 or (t_end - t) / pace * window > _STALL_FACTOR * left:
+                slow += 1
+            else:
+                slow = 0
+            t_mark = t
+            if slow >= 2:
+                status = 5
+                t_fail = t
+                break
         if h <= 0.0 or 0.1 * h <= abs(t) * eps:
             status = 3 if nonfinite else 2
             t_fail = t
@@ -454,8 +533,8 @@ def _rk_core(rhs, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_ste
         err = np.inf
         if not bad:
             err = _error_norm(K, E, h, y, ynew, rtol, atol)
-            if not np.isfinite(err):
-                bad = True
+            if not (err <= 1e300):
+                err = np.inf  # finite stages, an estimate too large to represent: an ordinary rejection
         if not bad and err <= 1.0 and not last_in_error:
             # DOP853: the error estimate does not need rhs(ŷ); evaluate it only for accepted steps
             K[s, :] = rhs(ynew, p)
@@ -488,10 +567,20 @@ def _rk_core(rhs, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_ste
                 t = t_out
             else:
                 t = t + h
+            big = 0.0
             for k in range(n):
                 y[k] = ynew[k]
                 K[0, k] = K[s, k]
+                big = max(big, abs(ynew[k]))
             rejected = False
+            if not accept(y, p):
+                status = 3
+                t_fail = t
+                break
+            if big > max_norm:
+                status = 4
+                t_fail = t
+                break
             if clipped:
                 Y[iout, :] = y
                 iout += 1
@@ -512,6 +601,18 @@ def _rk_core(rhs, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_ste
     return Y, stats, t_fail, y
 
 
+@numba.njit(cache=True)
+def _accept_real(y, p):
+    """The default ``on_accept``: nothing to update."""
+    return y.shape[0] >= 0
+
+
+@numba.njit(cache=True)
+def _accept_complex(y, p):
+    """The default ``on_accept`` for complex states."""
+    return y.shape[0] >= 0
+
+
 # per-dispatcher driver: specialised (and compiled) for each rhs, in-process cache only
 _rk_core_generic = numba.njit(_rk_core)
 
@@ -525,14 +626,17 @@ def _rk_core_fn(dtype_name: str):
     D = {"float64": types.float64, "complex128": types.complex128}[dtype_name]
     f64 = types.float64
     rhs_t = types.FunctionType(D[:](D[::1], f64))
+    accept_t = types.FunctionType(types.boolean(D[::1], f64))
     sig = types.Tuple((D[:, ::1], types.int64[::1], f64, D[::1]))(
-        rhs_t, D[::1], f64[::1], f64, f64[:, ::1], f64[::1], f64[:, ::1], f64[::1], f64, f64, types.int64, f64
+        rhs_t, accept_t, D[::1], f64[::1], f64, f64[:, ::1], f64[::1], f64[:, ::1], f64[::1], f64, f64, types.int64,
+        f64, f64,
     )
     return numba.njit(sig, cache=True)(_rk_core)
 
 
-def _fits_first_class(rhs, dtype_name: str) -> bool:
-    """Whether rhs compiles for (dtype[::1], float64) and returns a 1-D array of that dtype."""
+def _fits_first_class(rhs, dtype_name: str, accept: bool = False) -> bool:
+    """Whether rhs compiles for (dtype[::1], float64) and returns a 1-D array of that dtype (with
+    ``accept``: returns a bool)."""
     D = {"float64": types.float64, "complex128": types.complex128}[dtype_name]
     args = (types.Array(D, 1, "C"), types.float64)
     try:
@@ -540,6 +644,8 @@ def _fits_first_class(rhs, dtype_name: str) -> bool:
         ret = rhs.overloads[args].signature.return_type
     except Exception:  # compilation disabled (explicit signatures) or a typing error: use the generic driver
         return False
+    if accept:
+        return isinstance(ret, types.Boolean)
     return isinstance(ret, types.Array) and ret.ndim == 1 and ret.dtype == D
 
 
@@ -547,12 +653,23 @@ def _fits_first_class(rhs, dtype_name: str) -> bool:
 _FITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _run_core(rhs, args, dtype_name):
-    known = _FITS.get(rhs, ())
-    if dtype_name in known or _fits_first_class(rhs, dtype_name):
-        _FITS[rhs] = frozenset(known) | {dtype_name}
-        return _rk_core_fn(dtype_name)(rhs, *args)
-    return _rk_core_generic(rhs, *args)
+def _fits(fn, dtype_name: str, accept: bool) -> bool:
+    key = (dtype_name, accept)
+    known = _FITS.get(fn, frozenset())
+    if key in known:
+        return True
+    if _fits_first_class(fn, dtype_name, accept):
+        _FITS[fn] = known | {key}
+        return True
+    return False
+
+
+def _run_core(rhs, accept, args, dtype_name):
+    if accept is None:
+        accept = _accept_real if dtype_name == "float64" else _accept_complex
+    if _fits(rhs, dtype_name, False) and _fits(accept, dtype_name, True):
+        return _rk_core_fn(dtype_name)(rhs, accept, *args)
+    return _rk_core_generic(rhs, accept, *args)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -570,11 +687,13 @@ class Solution:
     y : (m, n) the state at ``t``; dtype float64 or complex128 (``y0`` promoted with the rhs output).
         After a failure (``on_failure="return"``) the rows after the last time reached are NaN.
     status : 0 success, 1 ``max_steps`` reached, 2 step-size underflow (likely a finite-time blow-up),
-        3 non-finite values (divergence)
+        3 non-finite values (divergence), 4 ``max_norm`` exceeded (divergence), 5 stalled (see
+        ``max_steps`` of :func:`solve`)
     message : human-readable account of ``status`` (names the time of a failure)
     t_fail : the time at which the integration stopped, NaN on success
     nfev, nsteps, naccepted, nrejected : work counters (``nsteps`` counts attempted steps)
     method : the method name
+    y_last : the state where the run ended (at ``t[-1]``, or at ``t_fail`` after a failure)
     """
 
     t: np.ndarray
@@ -587,6 +706,7 @@ class Solution:
     naccepted: int
     nrejected: int
     method: str = "dopri5"
+    y_last: np.ndarray | None = None
 
     @property
     def success(self) -> bool:
@@ -614,6 +734,8 @@ def solve(
     max_steps: int = 1_000_000,
     first_step: float | None = None,
     on_failure: str = "raise",
+    max_norm: float = math.inf,
+    on_accept=None,
 ) -> Solution:
     """Integrate the autonomous ODE ``y' = rhs(y, p)`` and return the states at ``t_eval``.
 
@@ -629,11 +751,23 @@ def solve(
     method : ``"dopri5"`` (order 5, error order 4) or ``"dop853"`` (order 8) — see the module docstring.
     rtol, atol : tolerances of the mixed error norm (``atol + rtol·|y_i|`` per component).  The global
         error is typically 1–100× rtol·|y| for a stable problem; rtol below ~1e-14 cannot be met.
-    max_steps : maximum number of attempted steps.
+    max_steps : maximum number of attempted steps.  The run also stops early (status 5) when, twice
+        in a row over a window of max(500, max_steps/200) attempted steps, the pace of that window
+        projects the end time more than 100× the remaining budget away — a step size pinned far
+        below the time scale of the problem (a discontinuous field, a stuck controller) would
+        otherwise spend the whole budget first.
     first_step : initial step size; None selects it by Hairer's ``hinit``.
     on_failure : ``"raise"`` raises :class:`bea.IntegrationError` (with ``.t``) on any failure;
         ``"return"`` returns the :class:`Solution` with its ``status`` set and NaN rows after the
         failure time.
+    max_norm : magnitude guard: an accepted state with max_i |y_i| > max_norm stops the run as a
+        divergence (status 4) at that time.  Default: no guard (only non-finite values stop it).
+    on_accept : optional numba ``@njit`` function ``on_accept(y, p) -> bool`` called on the state
+        after every accepted step (not at ``t_eval[0]``).  It may rewrite, in place, components of
+        ``y`` that ``rhs`` treats as constants (zero derivative) — e.g. references that select a
+        branch of a multivalued field — provided ``rhs`` at the rewritten state has the same value
+        (the last stage is reused as the first of the next step).  Returning False stops the run
+        with status 3 at that time.
 
     Returns
     -------
@@ -645,7 +779,8 @@ def solve(
     InvalidInputError, UnknownMethodError
         bad arguments (also ``ValueError``).
     IntegrationError
-        divergence (non-finite values), step-size underflow or too many steps, with the time ``t``.
+        divergence (non-finite values, or ``max_norm`` exceeded), step-size underflow or too many
+        steps (or a stalled run), with the time ``t``.
     """
     try:
         meth = METHODS[method]
@@ -687,6 +822,10 @@ def solve(
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise InvalidInputError(f"max_steps must be a positive integer, got {max_steps!r}")
     h0 = 0.0 if first_step is None else check_positive(first_step, "first_step")
+    if not (isinstance(max_norm, (float, np.floating)) and max_norm == math.inf):
+        max_norm = check_positive(max_norm, "max_norm")
+    if on_accept is not None and not isinstance(on_accept, numba.core.dispatcher.Dispatcher):
+        raise InvalidInputError(f"on_accept must be a numba-jitted function on_accept(y, p) -> bool, got {on_accept!r}")
 
     # probe the field once: output dtype and shape (this also compiles rhs for the state dtype)
     dtype = np.result_type(y0.dtype, np.float64)
@@ -701,9 +840,9 @@ def solve(
 
     args = (
         y_start, t_eval_arr, p, np.array(meth.A), np.array(meth.b), np.array(meth.E), np.array(meth._ctrl),
-        rtol, atol, int(max_steps), h0,
+        rtol, atol, int(max_steps), h0, max_norm,
     )
-    Y, stats, t_fail, y_last = _run_core(rhs, args, dtype.name)
+    Y, stats, t_fail, y_last = _run_core(rhs, on_accept, args, dtype.name)
     status, nfev, nsteps, nacc, nrej = (int(v) for v in stats)
     t_fail = float(t_fail)
     if status == 0:
@@ -720,14 +859,26 @@ def solve(
             f"{meth.name}: step size underflow at t = {t_fail!r} (max|y| = {norm:.3g}): "
             "the solution probably blows up in finite time there, or the problem is extremely stiff"
         )
-    else:
+    elif status == 3:
         message = (
             f"{meth.name}: non-finite values at t = {t_fail!r}: the solution diverges (overflow, or the field "
             "is not finite there)"
         )
+    elif status == 4:
+        norm = float(np.max(np.abs(y_last)))
+        message = (
+            f"{meth.name}: the solution diverges: max|y| = {norm:.3g} exceeds max_norm = {max_norm:.3g} "
+            f"at t = {t_fail!r}"
+        )
+    else:
+        message = (
+            f"{meth.name}: stalled at t = {t_fail!r} after {nsteps} steps: at the pace of the last "
+            f"steps t = {t_eval_arr[-1]!r} would need far more than max_steps = {max_steps} "
+            "(the step size is pinned far below the time scale: a discontinuous field, or extreme stiffness)"
+        )
     sol = Solution(
         t=t_eval_arr, y=Y, status=status, message=message, t_fail=t_fail,
-        nfev=nfev, nsteps=nsteps, naccepted=nacc, nrejected=nrej, method=meth.name,
+        nfev=nfev, nsteps=nsteps, naccepted=nacc, nrejected=nrej, method=meth.name, y_last=y_last,
     )
     if status != 0 and on_failure == "raise":
         raise IntegrationError(message, t=t_fail)
