@@ -42,6 +42,7 @@ __all__ = [
     "tgg",
     "directional_derivative",
     "gradient_derivative",
+    "derivative_operator",
     "check_mode",
     "lanczos",
     "lanczos_operator",
@@ -162,25 +163,70 @@ def _along(fn, v):
     return derivative
 
 
+class derivative_operator:
+    r"""v ↦ D^{d+1}∇f(θ)[v_1, …, v_d, v] at a fixed θ and fixed v_1..v_d, with the inner pass done once.
+
+    The generalisation of :class:`hvp_operator` (d = 0) to d fixed directions: the map
+    φ(x) = D^d∇f(x)[v_1, …, v_d] is evaluated once with its graph recorded (``torch.func.vjp``), and
+    each product is one backward pass through it — the vector-Jacobian product of φ, which is
+    D^{d+1}∇f(θ)[v_1, …, v_d, v] because ∇^{d+2}f is symmetric.  φ itself is differentiated by
+    ``mode="rev"``: ∇ of the scalar D^d f(x)[v_1, …, v_d] (:func:`directional_derivative`, reverse over
+    d forward levels), or ``mode="fwd"``: d nested jvps of ∇f.
+
+    Attributes
+    ----------
+    output : φ(θ) = D^d∇f(θ)[v_1, …, v_d] (∇f(θ) for d = 0, H v_1 for d = 1, T(v_1, v_2) for d = 2, …).
+    value : f(θ) for d = 0, else None.
+    depth : d.  count : products so far.
+
+    Cost (measured on the 2-core CPU of this project, a 10⁵-parameter tanh MLP, in units of one
+    forward-over-reverse HVP): building 0.3, 1.0, 3.0 and each product 0.4, 1.1, 3.0 for d = 0, 1, 2
+    (``benchmarks/bench_torch_modified.py``).  Memory: the recorded graph lives as long as the operator.
+    """
+
+    def __init__(self, f, theta: torch.Tensor, directions=(), *, mode: str = "rev"):
+        check_mode(mode)
+        directions = _check_directions(directions, theta)
+        self.depth = len(directions)
+        self.count = 0
+        self.dtype = theta.dtype
+        if not directions:
+            (self.output, self.value), self._pullback = _vjp_aux(f, theta)
+            return
+        if mode == "fwd":
+            inner = directional_derivative(_func_grad(f), directions)
+        else:
+            inner = _func_grad(directional_derivative(f, directions))
+        self.value = None
+        self.output, pull = vjp(inner, theta)
+        self._pullback = lambda v: pull(v)[0]
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        self.count += 1
+        return self._pullback(v.to(self.dtype))
+
+
 def gradient_derivative(f, theta: torch.Tensor, directions=(), *, mode: str = "rev") -> torch.Tensor:
     r"""D^m∇f(θ)[v_1, …, v_m] = ∇^{m+1}f(θ)(·, v_1, …, v_m): the gradient (m = 0), Hv (m = 1), T(v_1, v_2), …
 
-    ``mode="rev"`` (default): ∇_θ of the scalar D^m f(θ)[v_1, …, v_m] of :func:`directional_derivative`
-    (reverse over m forward levels); ``mode="fwd"``: m nested jvps of ∇f (forward over reverse).  Same
-    value to rounding; both cost about 2^{m−1} Hessian-vector products for m ≥ 1 (on the 2-core CPU of
-    this project ``"rev"`` measured 0.7, 1.6 and 4.5 HVPs for m = 1, 2, 3 on a 10⁵-parameter MLP and
-    ``"fwd"`` 0.9, 1.8 and 6.8).  The elementary differentials of the modified field are these
-    contractions (:mod:`bea.torch.modified`).
+    One product of a :class:`derivative_operator` on the first m − 1 directions (``mode`` as there);
+    about 2^{m−1} Hessian-vector products for m ≥ 1.  The elementary differentials of the modified
+    field are these contractions (:mod:`bea.torch.modified`).
     """
-    check_mode(mode)
+    directions = _check_directions(directions, theta)
+    if not directions:
+        check_mode(mode)
+        return _func_grad(f)(theta)
+    return derivative_operator(f, theta, directions[:-1], mode=mode)(directions[-1])
+
+
+def _check_directions(directions, theta) -> tuple:
     directions = tuple(directions)
     for i, v in enumerate(directions):
         if not isinstance(v, torch.Tensor) or v.shape != theta.shape:
             shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
             raise InvalidInputError(f"direction {i} must be a tensor of the shape of theta {tuple(theta.shape)}, got {shape}")
-    if mode == "fwd":
-        return directional_derivative(_func_grad(f), directions)(theta)
-    return _func_grad(directional_derivative(f, directions))(theta)
+    return directions
 
 
 @dataclass(frozen=True, eq=False)

@@ -42,25 +42,26 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import torch
-from torch.func import grad as _func_grad
 from torch.func import grad_and_value
 
 from bea._checks import check_step
 from bea.errors import InvalidInputError, InvalidMethodError
 from bea.series import ModifiedSeries, modified_series
-from bea.torch.linalg import check_mode, directional_derivative, gradient_derivative
+from bea.torch.linalg import check_mode, derivative_operator
 from bea.torch.loss import check_loss_value, check_theta
 from bea.trees import RootedTree
 
-__all__ = ["TorchModifiedField", "modified_field", "PlanStep", "contraction_cost"]
+__all__ = ["TorchModifiedField", "modified_field", "PlanStep", "pass_cost"]
 
 LevelSequence = tuple[int, ...]
+Prefix = tuple[LevelSequence, ...]
 _LEAF: LevelSequence = (1,)
 
 
-def contraction_cost(m: int) -> float:
-    """HVP-equivalents of one contraction D^m∇E[v_1, …, v_m]: ½ for the gradient (m = 0), else 2^{m−1}."""
-    return 0.5 if m == 0 else float(2 ** (m - 1))
+def pass_cost(depth: int) -> float:
+    """HVP-equivalents of building a :class:`~bea.torch.linalg.derivative_operator` of ``depth`` fixed
+    directions, and of each product through it: ½·2^depth (so one HVP = build + product at depth 0)."""
+    return 0.5 * 2**depth
 
 
 @dataclass(frozen=True)
@@ -69,41 +70,65 @@ class PlanStep:
 
     Attributes
     ----------
-    kind : ``"vector"`` (compute F(tree) and keep it) or ``"term"`` (assemble f_k).
-    tree : the tree whose F is computed (``"vector"``), or None.
-    k : the power of h of the term (``"term"``), or None.
-    directions : ``"vector"``: the level sequences of the root children of ``tree``.
-    known : ``"term"``: (c(t), t) for the trees of f_k whose F(t) is already a kept vector.
-    groups : ``"term"``: (prefix, ((c(t), s_t), …)) — the contraction −D^m∇E[F(prefix), Σ c(t) F(s_t)].
-    cost : HVP-equivalents of this pass.
+    kind : ``"gradient"`` (F(•) = −∇E), ``"linearise"`` (build the operator L_P: v ↦ D^{|P|+1}∇E[F(P), v]),
+        ``"apply"`` (F(tree) = −L_P(F(argument))) or ``"term"`` (assemble f_k).
+    cost : HVP-equivalents of this pass (:func:`pass_cost`).
+    prefix : P, the level sequences of the fixed directions (``"linearise"``, ``"apply"``).
+    tree : the tree whose F is computed (``"apply"``), or harvested from the output of L_P, which is
+        D^{|P|}∇E[F(P)] = −F([P]) (``"linearise"``; None when [P] is not needed).
+    argument : the tree whose F is the product's argument (``"apply"``).
+    k : the power of h (``"term"``).
+    known : ``"term"``: (c(t), t) for the trees of f_k whose F(t) is a kept vector.
+    groups : ``"term"``: (P, ((c(t), s_t), …)): one product −L_P(Σ c(t) F(s_t)) per prefix.
     """
 
     kind: str
     cost: float
+    prefix: Prefix = ()
     tree: LevelSequence | None = None
+    argument: LevelSequence | None = None
     k: int | None = None
-    directions: tuple[LevelSequence, ...] = ()
     known: tuple[tuple[Fraction, LevelSequence], ...] = ()
-    groups: tuple[tuple[tuple[LevelSequence, ...], tuple[tuple[Fraction, LevelSequence], ...]], ...] = ()
+    groups: tuple[tuple[Prefix, tuple[tuple[Fraction, LevelSequence], ...]], ...] = ()
 
     def __str__(self) -> str:
-        if self.kind == "vector":
-            return f"F{self.tree} = -D^{len(self.directions)}grad E[{', '.join(map(str, self.directions))}]  ({self.cost:g} HVP)"
+        cost = f"  ({self.cost:g} HVP)"
+        if self.kind == "gradient":
+            return f"F{_LEAF} = -grad E{cost}"
+        if self.kind == "linearise":
+            got = f"; F{self.tree} = -output" if self.tree is not None else ""
+            return f"L{_name(self.prefix)}: v -> D^{len(self.prefix) + 1}grad E[{_args(self.prefix)}v]{got}{cost}"
+        if self.kind == "apply":
+            return f"F{self.tree} = -L{_name(self.prefix)}(F{self.argument}){cost}"
         parts = [f"{c}*F{t}" for c, t in self.known]
         for prefix, last in self.groups:
-            w = " + ".join(f"{c}*F{s}" for c, s in last)
-            parts.append(f"-D^{len(prefix) + 1}grad E[{', '.join(map(str, prefix + ('w',)))}], w = {w}")
-        return f"f_{self.k} = " + (" + ".join(parts) or "0") + f"  ({self.cost:g} HVP)"
+            parts.append(f"-L{_name(prefix)}(" + " + ".join(f"{c}*F{s}" for c, s in last) + ")")
+        return f"f_{self.k} = " + (" + ".join(parts) or "0") + cost
 
 
-def _children(seq: LevelSequence) -> tuple[LevelSequence, ...]:
+def _name(prefix: Prefix) -> str:
+    return "[" + ", ".join(map(str, prefix)) + "]"
+
+
+def _args(prefix: Prefix) -> str:
+    return "".join(f"F{p}, " for p in prefix)
+
+
+def _children(seq: LevelSequence) -> Prefix:
     return tuple(c.level_sequence for c in RootedTree(seq).children)
 
 
+def _split(seq: LevelSequence) -> tuple[Prefix, LevelSequence]:
+    """(prefix, argument) of a contraction: the argument is the first (largest) root child, the
+    prefix the others — small trees (g, Hg, …) that many trees share."""
+    first, *rest = _children(seq)
+    return tuple(rest), first
+
+
 def _plan(series: ModifiedSeries) -> tuple[tuple[PlanStep, ...], dict]:
-    """The passes that evaluate f_0..f_order, in order, and the index of the last use of each vector."""
+    """The passes that evaluate f_0..f_order, and the index of the last use of every vector/operator."""
     terms = [[(t.level_sequence, c) for t, c in series.terms(k)] for k in range(series.order + 1)]
-    # vectors: every root child of a tree of the series, and recursively their children
+    # vectors: the root children of every tree of the series, recursively
     vectors: set = {_LEAF}
     stack = [child for term in terms for seq, _ in term for child in _children(seq)]
     while stack:
@@ -111,30 +136,57 @@ def _plan(series: ModifiedSeries) -> tuple[tuple[PlanStep, ...], dict]:
         if s not in vectors:
             vectors.add(s)
             stack.extend(_children(s))
+    needed = (vectors - {_LEAF}) | {seq for term in terms for seq, _ in term if seq not in vectors}
+    # operators: one per prefix of a contraction; a needed tree [P] is the output of L_P (harvest)
+    used = {_split(t)[0] for t in needed}
+    harvest = {t for t in needed | {_LEAF} if _children(t) in used}
+    operators = {_split(t)[0] for t in needed - harvest} | {_children(t) for t in harvest}
+    kept = vectors | harvest
     steps: list[PlanStep] = []
+    built: set = set()
+
+    def build(prefix: Prefix) -> None:
+        if prefix not in built:
+            built.add(prefix)
+            tree = RootedTree.from_children([RootedTree(p) for p in prefix]).level_sequence
+            steps.append(PlanStep("linearise", pass_cost(len(prefix)), prefix=prefix, tree=tree if tree in kept else None))
+
     for k, term in enumerate(terms):
-        size = k + 1
-        for seq in sorted((s for s in vectors if len(s) == size), reverse=True):
-            children = _children(seq)
-            steps.append(PlanStep("vector", contraction_cost(len(children)), tree=seq, directions=children))
-        known = tuple((c, seq) for seq, c in term if seq in vectors)
+        for seq in sorted((s for s in kept if len(s) == k + 1), reverse=True):
+            if seq in harvest:
+                build(_children(seq))
+            elif seq == _LEAF:
+                steps.append(PlanStep("gradient", pass_cost(0)))
+            else:
+                prefix, arg = _split(seq)
+                build(prefix)
+                steps.append(PlanStep("apply", pass_cost(len(prefix)), prefix=prefix, tree=seq, argument=arg))
+        known = tuple((c, seq) for seq, c in term if seq in kept)
         groups: dict = {}
         for seq, c in term:
-            if seq in vectors:
-                continue
-            first, *prefix = _children(seq)
-            groups.setdefault(tuple(prefix), []).append((c, first))
+            if seq not in kept:
+                prefix, arg = _split(seq)
+                groups.setdefault(prefix, []).append((c, arg))
+        for prefix in groups:
+            build(prefix)
         groups_t = tuple((prefix, tuple(last)) for prefix, last in groups.items())
-        cost = sum(contraction_cost(len(prefix) + 1) for prefix, _ in groups_t)
+        cost = sum(pass_cost(len(prefix)) for prefix, _ in groups_t)
         steps.append(PlanStep("term", float(cost), k=k, known=known, groups=groups_t))
+    assert built == operators  # every operator is built once, where it is first needed
     last_use: dict = {}
     for i, step in enumerate(steps):
-        used = list(step.directions) + [seq for _, seq in step.known]
-        for prefix, last in step.groups:
-            used.extend(prefix)
-            used.extend(seq for _, seq in last)
-        for seq in used:
-            last_use[seq] = i
+        if step.kind == "linearise":
+            used_here = [("F", p) for p in step.prefix] + [("L", step.prefix)]
+        elif step.kind == "apply":
+            used_here = [("L", step.prefix), ("F", step.argument)]
+        elif step.kind == "term":
+            used_here = [("F", t) for _, t in step.known]
+            for prefix, last in step.groups:
+                used_here += [("L", prefix)] + [("F", s) for _, s in last]
+        else:
+            used_here = []
+        for key in used_here:
+            last_use[key] = i
     return tuple(steps), last_use
 
 
@@ -151,9 +203,8 @@ class TorchModifiedField:
     series : the :class:`~bea.series.ModifiedSeries` whose exact coefficients c(t) are used.
     order : the highest power of h.
     method : the method of the series (a tableau or a multistep method).
-    mode : ``"rev"`` or ``"fwd"``, how each contraction is differentiated
-        (:func:`bea.torch.linalg.gradient_derivative`).
-    plan : tuple of :class:`PlanStep`, the passes of one call.
+    mode : ``"rev"`` or ``"fwd"``, how the operators differentiate (:class:`bea.torch.linalg.derivative_operator`).
+    plan : tuple of :class:`PlanStep`, the passes of one call (:meth:`describe` prints them).
     hvp_equivalents : the cost of one call (:meth:`terms` or ``__call__``) in Hessian-vector products.
     """
 
@@ -181,36 +232,38 @@ class TorchModifiedField:
     def terms(self, theta: torch.Tensor) -> list[torch.Tensor]:
         """[f_0(θ), …, f_order(θ)], tensors of θ's shape, dtype and device."""
         theta = check_theta(theta, "theta")
-        g, value = grad_and_value(self._loss)(theta)
-        if not bool(torch.isfinite(value)):
-            raise InvalidInputError(f"the loss at theta is not finite ({float(value)})")
-        F = {_LEAF: -g}
+        live: dict = {}  # ("F", tree) -> F(tree); ("L", prefix) -> derivative_operator
         out: list[torch.Tensor] = []
         for i, step in enumerate(self.plan):
-            if step.kind == "vector":
-                if step.tree != _LEAF:
-                    F[step.tree] = -gradient_derivative(
-                        self._loss, theta, [F[s] for s in step.directions], mode=self.mode
-                    )
+            if step.kind == "gradient":
+                g, value = grad_and_value(self._loss)(theta)
+                self._check_value(value)
+                live[("F", _LEAF)] = -g
+            elif step.kind == "linearise":
+                op = derivative_operator(self._loss, theta, [live[("F", p)] for p in step.prefix], mode=self.mode)
+                if op.value is not None:
+                    self._check_value(op.value)
+                live[("L", step.prefix)] = op
+                if step.tree is not None:
+                    live[("F", step.tree)] = -op.output
+            elif step.kind == "apply":
+                live[("F", step.tree)] = -live[("L", step.prefix)](live[("F", step.argument)])
             else:
-                out.append(self._term(theta, step, F))
-            for seq in [s for s in F if self._last_use.get(s, -1) <= i]:
-                del F[seq]
+                acc = torch.zeros_like(theta)
+                for c, seq in step.known:
+                    acc = acc + float(c) * live[("F", seq)]
+                for prefix, last in step.groups:
+                    w = sum(float(c) * live[("F", s)] for c, s in last)
+                    acc = acc - live[("L", prefix)](w)
+                out.append(acc)
+            for key in [key for key in live if self._last_use.get(key, -1) <= i]:
+                del live[key]
         return out
 
-    def _term(self, theta, step: PlanStep, F: dict) -> torch.Tensor:
-        acc = torch.zeros_like(theta)
-        for c, seq in step.known:
-            acc = acc + float(c) * F[seq]
-        if not step.groups:
-            return acc
-        dirs = [[F[s] for s in prefix] + [sum(float(c) * F[s] for c, s in last)] for prefix, last in step.groups]
-        if self.mode == "fwd":
-            for d in dirs:
-                acc = acc - gradient_derivative(self._loss, theta, d, mode="fwd")
-            return acc
-        parts = [directional_derivative(self._loss, d) for d in dirs]
-        return acc - _func_grad(lambda x: sum(p(x) for p in parts))(theta)
+    @staticmethod
+    def _check_value(value) -> None:
+        if not bool(torch.isfinite(value)):
+            raise InvalidInputError(f"the loss at theta is not finite ({float(value)})")
 
     def __call__(self, theta: torch.Tensor, h: float) -> torch.Tensor:
         """f̃(θ, h) = Σ_k h^k f_k(θ) (Horner), for a step size h > 0."""
