@@ -434,7 +434,9 @@ class PFDiagnostics:
     rates : PF Jacobian eigenvalues log(1 − hλ_i)/h (complex; exact at critical points, Eq. 16;
         −inf at hλ_i = 1)
     stability_coefficients : sc_i = α(hλ_i)·gᵀu_i (Def. 3.4), complex; Re sc_i > 0 means the PF
-        moves *up* the loss in direction u_i (hλ_i > 2 or λ_i < 0).  −inf when hλ_i = 1 and gᵀu_i > 0.
+        moves *up* the loss in direction u_i, which happens for hλ_i > 2.  Along a negative-curvature
+        direction (λ_i < 0, a saddle) Re sc_i < 0: the PF still descends there, while its rate
+        log(1 − hλ_i)/h > 0 carries it away from the critical point.  −inf when hλ_i = 1 and gᵀu_i > 0.
     drift : ‖Hg‖ — the discretisation drift per step is (h²/2)·H(θ′)g(θ′) (Thm 6.1)
     drift_normalized : ‖Hĝ‖ = ‖Hg‖/‖g‖ (Eq. 18: DAL takes h = 2/‖Hĝ‖); NaN at a critical point
         (g = 0), where ĝ is undefined
