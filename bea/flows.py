@@ -24,37 +24,60 @@ The principal flow is complex
     real and equal to GD (Remark 3.1), so Im θ(kh) is only integration error there.
 
 How the complex field is evaluated (the PF as an analytic function of θ)
-    The field is the matrix function F(θ) = φ(H(θ))·g(θ), φ(λ) = α(hλ), continued analytically to
-    complex θ — the same function whose Taylor series in h is the BEA series of GD (Thm 3.2), so
-    the complex flow is a holomorphic ODE and the integrator's error control applies to it.
-    Concretely: g and H are the compiled kernels evaluated at the complex θ (H is then complex
-    *symmetric*, not Hermitian); when Im θ = 0 exactly, H is real symmetric and ``eigh`` gives real
-    orthonormal u_i; otherwise the complex eigendecomposition H = VΛV⁻¹ is used and
-    F = V·diag(α(hλ))·V⁻¹g (a solve, not an inverse).  Using ``eigh`` on a complex H would treat it
-    as Hermitian — a different, non-analytic field.
+    The seed writes the PF for real θ, where H is real symmetric: θ̇ = Σ_i α(hλ_i)(gᵀu_i)u_i with
+    orthonormal u_i.  Once hλ_i > 1 the state is complex, and bea uses the extension that
+    keeps the flow a holomorphic ODE, the *analytic matrix function*
 
-The branch of log(1 − hλ) is continued along the trajectory
-    log(1 − z) has a branch point at z = 1, and off the real axis no single-valued choice is
-    continuous everywhere: on a non-quadratic loss an eigenvalue z = hλ(θ(t)) of the complex state
-    can wind round z = 1 (it does on Rosenbrock from (−1.2, 1) for any h with hλ₀ > 1), and a fixed
-    cut there stops the integrator (the field jumps back and forth across it).  So, like any ODE
-    with a multivalued analytic right-hand side, the PF is integrated on the Riemann surface:
-    :func:`trajectory` advances GD step by GD step, carrying for each eigenvalue a reference
-    (z_i, log(1 − z_i)) taken at the start of the step (in extra, constant state components); at
-    every evaluation each eigenvalue takes the branch of log(1 − z) nearest to the reference of
-    the nearest reference eigenvalue.  A step in which some arg(1 − z) would turn by more than 3π/4
-    is cut short (the field returns NaN there, the integrator stops) and retried in halves, so the
-    branch followed is always the continuous one.  The start follows the seed: log|1 − z| + iπ for
-    real z > 1; while θ is real the eigenvalues are real and use that convention directly,
-    including the jump 0 → iπ where a real hλ crosses 1.  The result equals integrating
-    L_i = log(1 − z_i) as a state (L' = −z'/(1 − z)) — checked against scipy in the tests.
-    :func:`pf_field` (a single evaluation, no history) uses the fixed branch of
-    :func:`bea.principal.flow_alpha_scalar`: arg(1 − z) ∈ (−π/2, 3π/2], the seed's value on the
-    real axis and continuous across it.
+        F(θ) = φ(H(θ))·g(θ) = V·diag(α(hλ_i))·V⁻¹·g,        φ(λ) = α(hλ),
+
+    with g and H the compiled kernels evaluated at the complex θ (H is then complex *symmetric*,
+    not Hermitian), H = V·diag(λ)·V⁻¹ its eigendecomposition (a solve for V⁻¹g, not an inverse)
+    and α(hλ_i) = log(1 − hλ_i)/(hλ_i) with each logarithm on the branch continued along the path
+    (below).  At a real θ this is the seed's formula (V = U orthogonal, ``eigh``); it is the same
+    function whose Taylor series in h is the BEA series of GD (Thm 3.2), so the integrator's error
+    control applies to it.  ``eigh`` of a complex H would treat it as Hermitian — a different,
+    non-analytic field.  Only the eigen*values* carry the branch: the field never needs to follow
+    individual eigenvectors, and a degenerate or nearly degenerate pair on the same branch is
+    harmless (the matrix function is smooth there, whatever basis ``eig`` returns).
+
+The branch of log(1 − hλ) is continued along the trajectory (:func:`trajectory`)
+    log(1 − z) has a branch point at z = 1, and on a non-quadratic loss an eigenvalue z = hλ(θ(t))
+    of the complex state can wind round it (on Rosenbrock from (−1.2, 1) for any h with hλ₀ > 1;
+    by 3.35 rad within one GD step on x²/2 + 2y² + x⁴/4 + 0.3 sin(xy) + xy/4 from (0.8, 0.5) at
+    h = 0.45).  Like any ODE with a multivalued analytic right-hand side, the PF is integrated on
+    the Riemann surface, so that L_i = log(1 − z_i) is the continuous function of t it would be if
+    it were itself a state (L' = −z'/(1 − z)), at any tolerance:
+
+    * the state carries, besides θ, the references of the last accepted integrator step: the
+      eigenvalues z_j and the *argument matrix* A = V·diag(arg(1 − z_j))·V⁻¹ — the imaginary part
+      of the continued (in general non-primary) matrix logarithm log(I − hH).  They are constants
+      of the field, rewritten after every accepted step (the integrator's ``on_accept`` hook);
+    * at every evaluation, with H = V·diag(λ)·V⁻¹ at the new point, eigenvalue i takes the argument
+      Arg(1 − z_i) + 2πm nearest to ℓ_i = Re (V⁻¹AV)_ii: the sheet travels with the eigenvector,
+      and no eigenvalue or eigenvector is matched or tracked — two eigenvalues on different
+      sheets may even cross (on a separable loss they do) without ambiguity;
+    * a step in which some z moves more than ½|1 − z_j| from the nearest reference (the argument
+      could have turned by more than π/6), or in which the argument chosen is more than π/3 from
+      ℓ_i (the eigenvectors turned so far that ℓ mixes sheets), makes the field NaN there and the
+      integrator retries it shorter; so the step size is limited by the winding, not by chance.
+
+    At a real θ (the start, and any run that stays real) the references are the seed's values,
+    log|1 − z| + iπ·[z > 1], and a step from there may not leave a quarter-turn round them — except
+    that a real eigenvalue crossing z = 1 takes +iπ, the seed's convention.  Where eigenvalues on
+    different sheets meet while their eigenvectors turn (an avoided crossing of a coupled H), the
+    continued F itself varies fast and the π/3 limit resolves it; where two eigenvalues on
+    different sheets merge at an exceptional point (a defective H) the continued F is genuinely
+    singular.  On one sheet F is smooth through any degeneracy, but near a defective H the
+    eigenvectors are ill-conditioned and F = V·diag(α)·V⁻¹g loses about ε·cond(V) accuracy.
+    Tested against an independent integration with (θ, z, L) as ODE states (tests/pf_reference.py).
+    :func:`pf_field` and :func:`flow_field` (single evaluations, no history) use the fixed branch
+    of :func:`bea.principal.flow_alpha_scalar`, arg(1 − z) ∈ (−π/2, 3π/2]: the seed's value on the
+    real axis and continuous across it, but not across the ray z = 1 + is, s > 0 — integrating
+    that field through a winding eigenvalue jumps sheets (or stalls at the cut).
     Quadratic losses (constant H, real eigenvalues) need none of this: H = UΛUᵀ is decomposed once
     with ``eigh`` and :func:`trajectory` integrates the decoupled eigen-coordinates c = Uᵀθ,
     c_i' = α(hλ_i)(λ_i c_i + β_i) (β = Uᵀ∇E(0)), with pure relative error control — every
-    coordinate, even one GD shrinks to 1e-20, is accurate to ~rtol relative — and returns Uc.
+    coordinate, even one that GD shrinks to 1e-20, is accurate to ~rtol relative — and returns Uc.
     (:func:`flow_field` gives the same field in θ-coordinates: two matrix–vector products.)
 
 hλ = 1 (α = −∞)
@@ -121,9 +144,9 @@ def _finite(g, H):
 
 @numba.njit(**_NJIT)
 def _pf_eig(g, H):
-    """(λ, V, c) with H = V·diag(λ)·V⁻¹ and c = V⁻¹g, complex128: ``eigh`` (V = U orthogonal,
-    c = Uᵀg) when H is real, else the eigendecomposition of the complex *symmetric* H (not
-    Hermitian: ``eigh`` would make the field non-analytic) and c by a solve."""
+    """(λ, V, V⁻¹, c) with H = V·diag(λ)·V⁻¹ and c = V⁻¹g, complex128: ``eigh`` (V = U orthogonal,
+    V⁻¹ = Uᵀ) when H is real, else the eigendecomposition of the complex *symmetric* H (not
+    Hermitian: ``eigh`` would make the field non-analytic)."""
     n = g.shape[0]
     gc = g.astype(np.complex128)
     real = True
@@ -138,29 +161,33 @@ def _pf_eig(g, H):
                 Hr[i, j] = H[i, j].real
         lam_r, U = np.linalg.eigh(Hr)
         V = U.astype(np.complex128)
-        return lam_r.astype(np.complex128), V, V.T @ gc
+        Vinv = np.ascontiguousarray(V.T)
+        return lam_r.astype(np.complex128), V, Vinv, Vinv @ gc
     Hc = np.empty((n, n), dtype=np.complex128)
     for i in range(n):
         for j in range(n):
             Hc[i, j] = 0.5 * (H[i, j] + H[j, i])
     lam, V = np.linalg.eig(Hc)
-    return lam, V, np.linalg.solve(V, gc)
+    Vinv = np.linalg.inv(V)
+    return lam, V, Vinv, Vinv @ gc
 
 
 # ---- the branch of log(1 − hλ) along the trajectory ----------------------------------------------
-# The PF state of :func:`trajectory` carries, besides θ, one reference per eigenvalue of H at the
-# last accepted integrator step: z_ref = hλ, L_ref = log(1 − z_ref) on the continued branch, and
-# r_ref (how far z may move before another reference, on another sheet, could be the nearer one),
-# plus the mode below.  The references are constants of the field (zero derivative) rewritten by
-# the integrator's on_accept hook after every accepted step.
+# The PF state of :func:`trajectory` carries, besides θ, the references of the last accepted
+# integrator step: z_ref = hλ (the eigenvalues) and the *argument matrix* A = V·diag(a_i)·V⁻¹ with
+# a_i = Im log(1 − z_i) on the continued branch — the imaginary part of the (continued, generally
+# non-primary) matrix function log(I − hH), so the sheet of every eigenvalue travels with its
+# eigenvector without any eigenvector being tracked: at a new point with eigenpairs (λ, V) the
+# sheet of eigenvalue i is read off Re (V⁻¹AV)_ii.  The references are constants of the field (zero
+# derivative) rewritten by the integrator's on_accept hook after every accepted step.
 
 _MODE_FIXED = 0  # no history (pf_field, flow_field): the fixed branch of flow_alpha_scalar
 _MODE_REAL = 1  # references taken at a real θ: the seed's branch, log|1 − z| + iπ·[z > 1]
-_MODE_CONTINUED = 2  # references taken at a complex θ: L continued from them
-_KAPPA = 0.5  # in one step z may move at most κ·|1 − z_ref| from its reference: arg turns ≤ π/6
-_GAP = 1.0 / 3.0  # ... and at most this fraction of its distance to a reference on another sheet
+_MODE_CONTINUED = 2  # references taken at a complex θ: the sheets of A, continued
+_KAPPA = 0.5  # in one step z may move at most κ·|1 − z_ref| from the nearest reference: arg turns ≤ π/6
+_MIX = math.pi / 3.0  # and the argument chosen must lie within π/3 of Re (V⁻¹AV)_ii
 _GUARD = 0.25 * math.pi  # real references: arg(1 − z) must stay within π/4 of 0 or π in a step
-_AT_ONE = 1e-8  # a reference with |1 − z_ref| below this sits on the branch point z = 1
+_AT_ONE = 1e-8  # |1 − z| below this: on the branch point z = 1 (the argument is not defined)
 _TWO_PI = 2.0 * math.pi
 
 
@@ -184,62 +211,67 @@ def _fixed_arg(wr, wi):
 
 
 @numba.njit(**_NJIT)
-def _branch_log(z, mode, zref, lref, rref):
-    """(L, ok): L = log(1 − z) on the branch the references select, |1 − z| floored at ε.
+def _branch_arg(z, i, mode, zref, A, V, Vinv):
+    """(a, ok): a = arg(1 − z) on the branch the references select, for the eigenvalue z = hλ_i
+    with eigenvector column i of V.
 
-    * ``_MODE_FIXED``: arg(1 − z) ∈ (−π/2, 3π/2] (no history).
-    * ``_MODE_REAL``: the same values; for a complex z, ok is False unless arg(1 − z) is within π/4
-      of the reference's (0 or π) — or of π when the reference is 0: a real eigenvalue that crosses
-      z = 1 takes +iπ, the seed's convention — so that no step started at a real θ can cross the
-      cut z = 1 + is unseen.
-    * ``_MODE_CONTINUED``: z_j the nearest reference, L = log|1 − z| + i(Im L_j + Arg((1 − z)/(1 − z_j))):
-      the analytic continuation of L_j, exact (no branch choice) while |z − z_j| < |1 − z_j|;
-      ok is False when |z − z_j| > κ|1 − z_j| or > r_j (too long a step to be sure of the branch).
+    * ``_MODE_FIXED``: a ∈ (−π/2, 3π/2] (no history).
+    * ``_MODE_REAL``: the same values; for a complex z, ok is False unless a is within π/4 of the
+      nearest reference's (0 or π) — or of π when that is 0: a real eigenvalue that crosses z = 1
+      takes +iπ, the seed's convention — so that no step started at a real θ crosses the cut
+      z = 1 + is unseen.
+    * ``_MODE_CONTINUED``: a = Arg(1 − z) + 2πm nearest to ℓ = Re (V⁻¹AV)_ii; ok is False when z
+      is further than κ|1 − z_j| from the nearest reference z_j (the argument could have turned by
+      more than π/6) or when |a − ℓ| > π/3 (the eigenvectors turned so far that ℓ mixes sheets):
+      too long a step to be sure of the branch, the integrator retries it shorter.
     """
     wr = 1.0 - z.real
     wi = 0.0 - z.imag
-    mod = math.hypot(wr, wi)
-    lre = math.log(max(mod, ONE_STEP_FLOOR))
     if mode == _MODE_FIXED or zref.shape[0] == 0:
-        return complex(lre, _fixed_arg(wr, wi)), True
+        return _fixed_arg(wr, wi), True
     j = _nearest(z, zref)
-    wjr = 1.0 - zref[j].real
-    wji = 0.0 - zref[j].imag
-    mj = math.hypot(wjr, wji)
+    wj = abs(1.0 - zref[j])
     if mode == _MODE_REAL:
         a = _fixed_arg(wr, wi)
-        if z.imag == 0.0 or mj < _AT_ONE:
-            return complex(lre, a), True
-        ref = lref[j].imag
+        if z.imag == 0.0 or wj < _AT_ONE:
+            return a, True
+        ref = math.pi if zref[j].real > 1.0 else 0.0
         ok = abs(a - ref) <= _GUARD or (ref == 0.0 and abs(a - math.pi) <= _GUARD)
-        return complex(lre, a), ok
-    if mj < _AT_ONE:  # the reference is (numerically) z = 1: keep the sheet, take the nearest arg
-        a0 = math.atan2(wi, wr)
-        return complex(lre, a0 + _TWO_PI * math.floor((lref[j].imag - a0) / _TWO_PI + 0.5)), True
-    d = abs(z - zref[j])
-    if d > _KAPPA * mj or (rref[j].real >= 0.0 and d > rref[j].real):
-        return complex(np.nan, np.nan), False
-    # arg(w / w_j) = arg(w · conj(w_j)), |arg| < π/6 here
-    return complex(lre, lref[j].imag + math.atan2(wi * wjr - wr * wji, wr * wjr + wi * wji)), True
+        return a, ok
+    n = V.shape[0]
+    ell = 0.0j
+    for p in range(n):
+        row = 0.0j
+        for q in range(n):
+            row += A[p * n + q] * V[q, i]
+        ell += Vinv[i, p] * row
+    a0 = math.atan2(wi, wr)
+    a = a0 + _TWO_PI * math.floor((ell.real - a0) / _TWO_PI + 0.5)
+    if math.hypot(wr, wi) < _AT_ONE:
+        return a, True
+    ok = abs(a - ell.real) <= _MIX and (wj < _AT_ONE or abs(z - zref[j]) <= _KAPPA * wj)
+    return a, ok
 
 
 @numba.njit(**_NJIT)
-def _alpha_on_branch(z, L):
-    """α = L/z with L = log(1 − z) on some sheet; near z = 0 the principal part by
-    :func:`bea.principal.alpha_scalar` (series / log1p: no cancellation) plus the sheet's 2πim/z."""
+def _alpha_on_branch(z, a):
+    """α = log(1 − z)/z with arg(1 − z) = a (any sheet) and |1 − z| floored at ε; near z = 0 the
+    principal part by :func:`bea.principal.alpha_scalar` (series / log1p: no cancellation) plus
+    the sheet's 2πim/z."""
+    wr = 1.0 - z.real
+    wi = 0.0 - z.imag
     if abs(z) < 0.5:
-        a0 = math.atan2(-z.imag, 1.0 - z.real)
-        m = math.floor((L.imag - a0) / _TWO_PI + 0.5)
+        m = math.floor((a - math.atan2(wi, wr)) / _TWO_PI + 0.5)
         al = alpha_scalar(z)
         if m != 0.0:
             al += complex(0.0, _TWO_PI * m) / z
         return al
-    return L / z
+    return complex(math.log(max(math.hypot(wr, wi), ONE_STEP_FLOOR)), a) / z
 
 
 @numba.njit(**_NJIT)
-def _pf_apply_ref(g, H, h, zref, lref, rref, mode):
-    """F = V·diag(α(hλ_i))·V⁻¹g with each log(1 − hλ_i) on the branch of :func:`_branch_log`;
+def _pf_apply_ref(g, H, h, zref, A, mode):
+    """F = V·diag(α(hλ_i))·V⁻¹g with each log(1 − hλ_i) on the branch of :func:`_branch_arg`;
     complex128, all NaN when g or H is not finite or a branch cannot be told (the integrator then
     retries a shorter step)."""
     n = g.shape[0]
@@ -247,17 +279,17 @@ def _pf_apply_ref(g, H, h, zref, lref, rref, mode):
     if not _finite(g, H):
         out[:] = np.nan
         return out
-    lam, V, c = _pf_eig(g, H)
+    lam, V, Vinv, c = _pf_eig(g, H)
     for i in range(n):
         z = h * lam[i]
         if mode == _MODE_FIXED:
             al = flow_alpha_scalar(z)
         else:
-            L, ok = _branch_log(z, mode, zref, lref, rref)
+            a, ok = _branch_arg(z, i, mode, zref, A, V, Vinv)
             if not ok:
                 out[:] = np.nan
                 return out
-            al = _alpha_on_branch(z, L)
+            al = _alpha_on_branch(z, a)
         ci = c[i] * al
         for j in range(n):
             out[j] += ci * V[j, i]
@@ -268,65 +300,38 @@ def _pf_apply_ref(g, H, h, zref, lref, rref, mode):
 def _pf_apply(g, H, h):
     """The PF field on the fixed branch (no history): a single evaluation, :func:`pf_field`."""
     none = np.zeros(0, dtype=np.complex128)
-    return _pf_apply_ref(g, H, h, none, none, none, _MODE_FIXED)
+    return _pf_apply_ref(g, H, h, none, none, _MODE_FIXED)
 
 
 @numba.njit(**_NJIT)
 def _pf_references(H, h, y, n):
-    """Rewrite the references y[n:4n+1] for the state θ = y[:n] (the on_accept hook of the
-    continued PF; the segment that led here was accepted, so every branch is known).  False when
-    H is not finite."""
+    """Rewrite the references y[n:] = (z_ref, A, mode) for the state θ = y[:n] (the on_accept hook
+    of the continued PF; the step that led here was accepted, so every branch is known).  False
+    when H is not finite."""
     for i in range(n):
         for j in range(n):
             if not np.isfinite(H[i, j]):
                 return False
     zref = y[n : 2 * n].copy()
-    lref = y[2 * n : 3 * n].copy()
-    rref = y[3 * n : 4 * n].copy()
-    mode = int(y[4 * n].real)
+    A = y[2 * n : 2 * n + n * n].copy()
+    mode = int(y[2 * n + n * n].real)
     real = True
     for i in range(n):
         if y[i].imag != 0.0:
             real = False
-    Hc = np.empty((n, n), dtype=np.complex128)
+    lam, V, Vinv, _ = _pf_eig(np.zeros(n), H)
+    a = np.empty(n)
     for i in range(n):
-        for j in range(n):
-            Hc[i, j] = 0.5 * (H[i, j] + H[j, i])
-    if real:
-        Hr = np.empty((n, n))
-        for i in range(n):
-            for j in range(n):
-                Hr[i, j] = Hc[i, j].real
-        z = h * np.linalg.eigvalsh(Hr).astype(np.complex128)
-        for i in range(n):
-            y[n + i] = z[i]
-            y[2 * n + i] = _branch_log(z[i], _MODE_FIXED, zref, lref, rref)[0]
-            y[3 * n + i] = -1.0
-        y[4 * n] = _MODE_REAL
-        return True
-    z = h * np.linalg.eigvals(Hc)
-    L = np.empty(n, dtype=np.complex128)
-    for i in range(n):
-        L[i] = _branch_log(z[i], mode, zref, lref, rref)[0]
-    for j in range(n):
-        y[n + j] = z[j]
-        y[2 * n + j] = L[j]
-        # the nearest reference on another sheet: L_k − L_j ≠ Log((1 − z_k)/(1 − z_j))
-        r = -1.0
-        wjr, wji = 1.0 - z[j].real, -z[j].imag
-        for k in range(n):
-            if k == j:
-                continue
-            wkr, wki = 1.0 - z[k].real, -z[k].imag
-            if math.hypot(wjr, wji) < _AT_ONE or math.hypot(wkr, wki) < _AT_ONE:
-                continue
-            darg = math.atan2(wki * wjr - wkr * wji, wkr * wjr + wki * wji)
-            if abs((L[k].imag - L[j].imag) - darg) > math.pi:
-                d = _GAP * abs(z[k] - z[j])
-                if r < 0.0 or d < r:
-                    r = d
-        y[3 * n + j] = r
-    y[4 * n] = _MODE_CONTINUED
+        z = h * lam[i]
+        a[i] = _branch_arg(z, i, mode, zref, A, V, Vinv)[0]
+        y[n + i] = z
+    for p in range(n):
+        for q in range(n):
+            acc = 0.0j
+            for i in range(n):
+                acc += V[p, i] * a[i] * Vinv[i, q]
+            y[2 * n + p * n + q] = acc
+    y[2 * n + n * n] = _MODE_REAL if real else _MODE_CONTINUED
     return True
 
 
@@ -423,7 +428,7 @@ _f8 = types.float64
 _SIGS = {
     "grad_c": _C1(_C1), "hess_c": _C2(_C1), "grad_f": _F1(_F1), "hess_f": _F2(_F1),
     "pf": _C1(_C1, _C2, _f8),
-    "pf_ref": _C1(_C1, _C2, _f8, _C1, _C1, _C1, types.int64),
+    "pf_ref": _C1(_C1, _C2, _f8, _C1, _C1, types.int64),
     "pf_refs": types.boolean(_C2, _f8, _C1, types.int64),
     # the eigenpairs of a constant Hessian are captured by the closure: numba freezes them read-only
     "pf_fixed": _C1(_C1, types.Array(types.float64, 1, "C", readonly=True),
@@ -565,10 +570,11 @@ def _pf_eigen(loss: CompiledLoss):
 
 
 def _make_pf_continued(loss: CompiledLoss, nonprincipal: bool):
-    """(field, on_accept) of the PF (or PF+NP) on the state y = (θ, z_ref, L_ref, r_ref, mode),
-    length 4n + 1: the references are constant for the field and rewritten after every accepted
+    """(field, on_accept) of the PF (or PF+NP) on the state y = (θ, z_ref, A, mode), length
+    n² + 2n + 1: the references are constant for the field and rewritten after every accepted
     step by ``on_accept`` (:func:`_pf_references`)."""
     n = loss.n
+    m = n * n + 2 * n + 1
     grad = _ptr(loss.grad, "grad_c")
     hess = _ptr(loss.hess, "hess_c")
     apply = _ptr(_pf_apply_ref, "pf_ref")
@@ -583,9 +589,8 @@ def _make_pf_continued(loss: CompiledLoss, nonprincipal: bool):
         @numba.njit(error_model="numpy")
         def pf_continued(y, h):
             th = y[:n].copy()
-            f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : 3 * n].copy(), y[3 * n : 4 * n].copy(),
-                      int(y[4 * n].real))
-            out = np.zeros(4 * n + 1, dtype=np.complex128)
+            f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : m - 1].copy(), int(y[m - 1].real))
+            out = np.zeros(m, dtype=np.complex128)
             for i in range(n):
                 out[i] = f[i]
             return out
@@ -596,11 +601,10 @@ def _make_pf_continued(loss: CompiledLoss, nonprincipal: bool):
     @numba.njit(error_model="numpy")
     def pf_np_continued(y, h):
         th = y[:n].copy()
-        f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : 3 * n].copy(), y[3 * n : 4 * n].copy(),
-                  int(y[4 * n].real))
+        f = apply(grad(th), hess(th), h, y[n : 2 * n].copy(), y[2 * n : m - 1].copy(), int(y[m - 1].real))
         t = tgg(th)
         c = h * h / 12.0
-        out = np.zeros(4 * n + 1, dtype=np.complex128)
+        out = np.zeros(m, dtype=np.complex128)
         for i in range(n):
             out[i] = f[i] - c * t[i]
         return out
@@ -656,7 +660,7 @@ def _pf_continued_trajectory(loss: CompiledLoss, flow, theta0, h, steps, rtol, a
     if fns is None:
         fns = _FIELDS[key] = _make_pf_continued(loss, nonprincipal=(flow == "pf+np"))
     rhs, accept = fns
-    y0 = np.zeros(4 * n + 1, dtype=np.complex128)
+    y0 = np.zeros(n * n + 2 * n + 1, dtype=np.complex128)
     y0[:n] = theta0
     if not accept(y0, h):
         raise IntegrationError(f"principal flow: the Hessian is not finite at theta0 = {theta0}", t=0.0)

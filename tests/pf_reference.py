@@ -76,8 +76,9 @@ def _eig_matched(H, h, z):
 
 
 def pf_reference(E, params, theta0, h, steps, *, nonprincipal=False, rtol=1e-12, atol=1e-14,
-                 consistency_tol=1e-8) -> Reference:
-    """The PF (or PF+NP) sampled at t = k·h, k = 0..steps, with (θ, z, L) as states (module docstring)."""
+                 consistency_tol=1e-8, per_step=1) -> Reference:
+    """The PF (or PF+NP) sampled at t = k·h/per_step, k = 0..steps·per_step, with (θ, z, L) as
+    states (module docstring); rows ``::per_step`` are the GD times."""
     params = list(params)
     n = len(params)
     grad, hess, third = _kernels(E, params)
@@ -98,7 +99,7 @@ def pf_reference(E, params, theta0, h, steps, *, nonprincipal=False, rtol=1e-12,
         zdot = h * np.einsum("ji,jk,ki->i", V, Hdot, V)
         return np.concatenate([thdot, zdot, -zdot / (1.0 - z)])
 
-    t_eval = h * np.arange(steps + 1)
+    t_eval = h * np.arange(steps * per_step + 1) / per_step
     y0 = np.concatenate([theta0.astype(complex), z0, L0])
     sol = scipy.integrate.solve_ivp(rhs, (0.0, t_eval[-1]), y0, method="DOP853", t_eval=t_eval, rtol=rtol, atol=atol)
     if not sol.success:
