@@ -3,8 +3,9 @@
 The paired ``notebooks/NN_name.py`` (jupytext percent format) is the reviewed source; the
 ``.ipynb`` beside it is generated with ``jupytext --to ipynb`` and committed without outputs.
 Notebooks that need PyTorch (they ``import torch``) are skipped when torch is not installed.
-Set ``BEA_NOTEBOOK_OUTPUT_DIR`` to keep the executed notebooks (with outputs and figures) there,
-e.g. for rendering them in the documentation.
+The executed notebooks (with outputs and figures) are kept in ``build/notebooks/`` (git-ignored), or
+in ``$BEA_NOTEBOOK_OUTPUT_DIR`` when it is set: the documentation build (``docs/hooks.py``) renders
+them, figures included, when their cells are those of the committed notebooks.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ def test_notebook_executes(nb_path, tmp_path, monkeypatch):
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError (with the cell and traceback) on the first error
     print(f"{nb_path.name}: {time.perf_counter() - start:.1f} s")
-    out_dir = os.environ.get("BEA_NOTEBOOK_OUTPUT_DIR")
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        nbformat.write(nb, os.path.join(out_dir, nb_path.name))
+    out_dir = os.environ.get("BEA_NOTEBOOK_OUTPUT_DIR") or str(NOTEBOOKS_DIR.parent / "build" / "notebooks")
+    os.makedirs(out_dir, exist_ok=True)
+    nbformat.write(nb, os.path.join(out_dir, nb_path.name))
