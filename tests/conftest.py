@@ -3,11 +3,46 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
-)
-settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (default: "ci" when CI is set, else "dev"):
+#   ci   — derandomized: the examples are a fixed function of each test, so a landing never depends
+#          on luck; 30 examples per test (or the test's own @settings(max_examples=...)).
+#   dev  — the same budgets, fresh random examples on every run.
+#   deep — 20× every budget (30 → 600; a test that asks for 8 examples gets 160), random examples;
+#          run it before resolving an issue that touches a property-tested formula.
+# Every profile prints the @reproduce_failure blob of a falsifying example.
+DEEP_FACTOR = 20
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("ci", max_examples=30, derandomize=True, **_COMMON)
+settings.register_profile("dev", max_examples=30, **_COMMON)
+settings.register_profile("deep", max_examples=30 * DEEP_FACTOR, derandomize=False, **_COMMON)
+
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+settings.load_profile(PROFILE)
+
+
+def pytest_report_header(config):
+    return f"hypothesis profile: {PROFILE} (set HYPOTHESIS_PROFILE=ci, dev or deep)"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``deep``, scale the budget of tests that set their own ``max_examples`` as well.
+
+    A test without ``@settings`` already runs the profile's 600 examples; one with
+    ``@settings(max_examples=k)`` (an expensive test) gets min(20·k, 600).
+    """
+    if PROFILE != "deep":
+        return
+    cap = settings.get_profile("deep").max_examples
+    seen = set()
+    for item in items:
+        fn = getattr(item, "obj", None)
+        own = getattr(fn, "_hypothesis_internal_use_settings", None)  # where @given keeps them
+        if own is None or not hasattr(fn, "hypothesis") or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        target = min(cap, own.max_examples * DEEP_FACTOR)
+        if own.max_examples < target:
+            fn._hypothesis_internal_use_settings = settings(own, max_examples=target)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -211,3 +211,65 @@ def test_lanczos_bad_inputs(mlp):
         bt.hvp(f, theta, theta, mode="sideways")
     with pytest.raises(bea.InvalidInputError, match="shape"):
         bt.hvp(f, theta, theta[:3])
+
+
+# ----------------------------------------------------------------------------- Lanczos on clustered spectra
+
+
+def _clustered(eigenvalues, seed=0):
+    """A = Q diag(d) Qᵀ with a random orthogonal Q (float64), and its spectrum by numpy's eigh."""
+    import numpy as np
+
+    d = np.asarray(eigenvalues, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((d.size, d.size)))
+    A = (Q * d) @ Q.T
+    A = 0.5 * (A + A.T)
+    return torch.tensor(A, dtype=torch.float64), np.linalg.eigh(A)[0][::-1].copy()
+
+
+CLUSTERED = {
+    # two outliers above a cluster of 58 eigenvalues within 6e-7 of 1
+    "outliers+cluster": [10.0, 5.0] + [1.0 + 1e-8 * j for j in range(58)],
+    # three tight clusters (widths 3e-5, 3e-5, 4e-5)
+    "three clusters": [10.0 + 1e-6 * j for j in range(20)] + [5.0 + 1e-6 * j for j in range(20)]
+    + [1.0 + 1e-6 * j for j in range(20)],
+}
+
+
+@pytest.mark.parametrize("case", list(CLUSTERED))
+def test_lanczos_on_clustered_spectra_keeps_its_basis_orthogonal(case):
+    """Full reorthogonalisation (twice) on clustered spectra: with the Krylov dimension equal to n
+    the Ritz values are the whole spectrum (against numpy's eigh) and the Ritz vectors — the
+    Lanczos basis rotated by the orthogonal eigenvectors of the tridiagonal matrix — are
+    orthonormal to rounding.  A single Gram–Schmidt pass loses orthogonality as β_j becomes small
+    next to ‖Aq_j‖ (clusters make it small early) and returns ghost copies of converged values."""
+    A, ref = _clustered(CLUSTERED[case])
+    n = A.shape[0]
+    spec = lanczos_operator(lambda v: A @ v, n, n // 2, "both", max_iter=n, tol=1e-12)
+    U = spec.vectors
+    assert U.shape == (n, n)
+    orth = float((U.T @ U - torch.eye(n, dtype=torch.float64)).abs().max())
+    assert orth < 1e-12
+    assert torch.allclose(spec.values, torch.tensor(ref), rtol=0, atol=1e-12 * float(abs(ref).max()))
+    R = A @ U - U * spec.values
+    assert float(R.norm(dim=0).max()) < 1e-10 * float(abs(ref).max())
+
+
+@pytest.mark.parametrize("case", list(CLUSTERED))
+def test_lanczos_largest_of_a_clustered_quadratic_loss_match_eigh(case):
+    """The k largest Hessian eigenvalues of E(θ) = ½θᵀAθ by bea.torch.lanczos (HVP by autodiff),
+    run to tight tolerance, are those of numpy's eigh — no ghost copy of λ_max among them — and
+    their Ritz vectors are orthonormal."""
+    A, ref = _clustered(CLUSTERED[case], seed=1)
+    n = A.shape[0]
+
+    def f(t):
+        return 0.5 * t @ (A @ t)
+
+    theta = torch.linspace(-1.0, 1.0, n, dtype=torch.float64)
+    k = 3
+    spec = bt.lanczos(f, theta, k, "largest", tol=1e-14, max_iter=n)
+    assert torch.allclose(spec.values, torch.tensor(ref[:k]), rtol=1e-12, atol=0)
+    U = spec.vectors
+    assert torch.allclose(U.T @ U, torch.eye(k, dtype=torch.float64), atol=1e-12)
