@@ -51,16 +51,18 @@ def mlp_loss(n_target, dtype, device, seed=0):
     return bt.flat_loss(model, torch.nn.functional.cross_entropy, X, y, dtype=dtype, device=device)
 
 
-def best(fn, repeat, sync):
-    fn()
-    sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def interleaved_best(fns: dict, repeat: int, sync) -> dict:
+    """{name: min time} with the candidates timed round-robin, so that a load change on the shared
+    machine hits all of them alike (one warm-up call each first)."""
+    times = {name: [] for name in fns}
+    for rnd in range(repeat + 1):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            if rnd:
+                times[name].append(time.perf_counter() - t0)
+    return {name: min(ts) for name, ts in times.items()}
 
 
 def direct_terms(f, th, order):
@@ -112,22 +114,25 @@ def main():
     goal = None
     for n_target in sizes:
         f, th = mlp_loss(n_target, dtype, device)
-        repeat = 3 if f.n <= 200_000 else 1
+        repeat = 5 if f.n <= 200_000 else 2
         v = torch.randn_like(th)
-        t_hvp = best(lambda: bt.hvp(f, th, v, mode="fwd"), repeat, sync)
+        fields = {(order, mode): bt.modified_field(f, order, mode=mode) for order in orders for mode in modes}
+        fns = {"hvp": lambda: bt.hvp(f, th, v, mode="fwd")}
         for order in orders:
-            t_dir = best(lambda: direct_terms(f, th, order), repeat, sync)
-            ref = direct_terms(f, th, order)
-            for mode in modes:
-                mf = bt.modified_field(f, order, mode=mode)
-                t_num = best(lambda: mf.terms(th), repeat, sync)
-                diff = rel_diff(mf.terms(th), ref)
-                measured = t_num / t_hvp
-                print(f"{f.n:9d} {order:5d} {mode:>4s} {t_hvp * 1e3:9.2f} {t_num * 1e3:11.2f} {mf.hvp_equivalents:14.1f} "
-                      f"{measured:9.2f} {t_dir * 1e3:10.2f} {t_dir / t_hvp:13.2f} {t_num / t_dir:14.2f} {diff:9.1e}")
-                if order == 3 and mode == "rev" and 50_000 <= f.n <= 200_000:
-                    goal = (f.n, measured)
-        del f, th
+            fns[("direct", order)] = lambda order=order: direct_terms(f, th, order)
+        for key, mf in fields.items():
+            fns[key] = lambda mf=mf: mf.terms(th)
+        t = interleaved_best(fns, repeat, sync)
+        t_hvp = t["hvp"]
+        for (order, mode), mf in fields.items():
+            t_num, t_dir = t[(order, mode)], t[("direct", order)]
+            diff = rel_diff(mf.terms(th), direct_terms(f, th, order))
+            measured = t_num / t_hvp
+            print(f"{f.n:9d} {order:5d} {mode:>4s} {t_hvp * 1e3:9.2f} {t_num * 1e3:11.2f} {mf.hvp_equivalents:14.1f} "
+                  f"{measured:9.2f} {t_dir * 1e3:10.2f} {t_dir / t_hvp:13.2f} {t_num / t_dir:14.2f} {diff:9.1e}")
+            if order == 3 and mode == "rev" and 50_000 <= f.n <= 200_000:
+                goal = (f.n, measured)
+        del f, th, fields, fns
     if goal is not None:
         n, measured = goal
         print(f"\ngoal (n ≈ 1e5, order 3, ≤ 50 HVP-equivalents per call): n = {n}: {measured:.1f} measured "

@@ -1,4 +1,4 @@
-r"""Derivatives of a flat loss: gradient, Hessian-vector products, T(v, v), Lanczos, dense spectra.
+r"""Derivatives of a flat loss: gradient, Hessian-vector products, T(v, v), higher contractions, Lanczos, dense spectra.
 
 All functions take ``f(θ) -> scalar`` (e.g. from :func:`bea.torch.flat_loss`) and a 1-D tensor θ and
 return tensors on θ's device in θ's dtype (Lanczos can accumulate its basis in a wider dtype).
@@ -12,6 +12,12 @@ Hessian-vector products (Pearlmutter 1994)
     because several CPU kernels lack fused forward-mode rules), so ``"rev"`` is the default.
     :func:`hvp_operator` linearises ∇f once at θ and then reuses that graph for every product —
     one backward pass per product, what :func:`lanczos` uses.
+
+Higher derivatives
+    :func:`directional_derivative` (nested jvps: x ↦ D^m f(x)[v_1, …, v_m]), :class:`derivative_operator`
+    (v ↦ D^{d+1}∇f(θ)[v_1, …, v_d, v], the inner pass recorded once; :class:`hvp_operator` is d = 0) and
+    :func:`gradient_derivative` (one such contraction) — the elementary differentials of the modified
+    field (:mod:`bea.torch.modified`).
 
 Lanczos with full reorthogonalisation (Golub & Van Loan, *Matrix Computations*, Sect. 10.1; as in
 PyHessian, Yao et al. 2020, and Ghorbani et al. 2019)

@@ -10,30 +10,35 @@ F(•) = f, and for a tree t = [t_1, …, t_m] (root children t_i) the elementar
 
     F(t) = f^{(m)}(F(t_1), …, F(t_m)) = −D^m∇E(θ)[F(t_1), …, F(t_m)]
 
-(design.md §1; Hairer, Lubich, Wanner, *GNI* III.1 and IX.1).  Each contraction is one
-:func:`bea.torch.linalg.gradient_derivative`: m nested forward-mode derivatives of E along the F(t_i)
-followed by one reverse pass (``mode="rev"``) or m nested jvps of ∇E (``mode="fwd"``).  Only the
-coefficients c(t) come from the exact engine (``fractions.Fraction``); they are rounded to θ's dtype
-when they multiply tensors.
+(design.md §1; Hairer, Lubich, Wanner, *GNI* III.1 and IX.1).  Only the coefficients c(t) come from
+the exact engine (``fractions.Fraction``); they are rounded to θ's dtype when they multiply tensors.
 
-How the work is organised (the *plan*, built once per series, independent of the loss)
-    * **Shared subtrees.**  F(s) is computed once per call for every tree s that is a root child of
-      another tree in the series (memoised on its canonical level sequence) and freed after its last
-      use.  These are the only vectors computed one by one.
-    * **One pass per order.**  The other trees of order k+1 only enter f_k, which is linear in each
-      argument of D^m∇E: trees t = [s, p_1, …, p_{m−1}] with the same *prefix* (p_1, …, p_{m−1}) (all
-      children but the first in canonical order, s) are merged into one contraction with the
-      direction Σ_t c(t) F(s_t), and in ``"rev"`` mode all prefixes of an order are summed as scalars
-      before the single reverse pass:  f_k ⊇ −∇_θ Σ_P D^{|P|+1}E(θ)[F(P), Σ_{t ∈ P} c(t) F(s_t)].
-    * **Cost in HVP-equivalents** (one HVP ≈ one forward-over-reverse product): ½ for the gradient and
-      2^{m−1} for a contraction with m directions (each forward level doubles the work).  For GD,
-      order 1, 2, 3, 4 cost 1.5, 4.5, 7.5 and 18.5 HVP-equivalents per call (:attr:`TorchModifiedField.hvp_equivalents`;
-      ``benchmarks/bench_torch_modified.py`` measures the time against the same count).
+How the work is organised (the *plan*: built once per series, independent of the loss)
+    * **Linearised operators.**  A contraction is split into a *prefix* P (all root children but the
+      first in canonical order) and an *argument* s (that first, largest child):
+      D^m∇E[F(P), F(s)] = L_P(F(s)), where L_P: v ↦ D^{|P|+1}∇E[F(P), v] is a
+      :class:`bea.torch.linalg.derivative_operator` — the map x ↦ D^{|P|}∇E(x)[F(P)] evaluated
+      once with its graph recorded, then one backward pass per product.  L_() is the Hessian
+      (:class:`~bea.torch.linalg.hvp_operator`), L_(g) is v ↦ T(g, v), …  The prefixes are small
+      trees (g, Hg, …), shared by many trees: each operator is built once per call.
+    * **Harvest.**  The output of L_P is itself D^{|P|}∇E[F(P)] = −F([P]): building L_() gives g,
+      L_(g) gives Hg, L_(g,g) gives T(g,g) — no product is spent on them.
+    * **Shared subtrees.**  F(s) is kept (memoised on its canonical level sequence) for every tree s
+      that is a root child of another tree of the series, and freed after its last use; operators
+      likewise.
+    * **One product per prefix and order.**  f_k is linear in the argument, so the trees of f_k that
+      are not kept vectors are merged by prefix: Σ_{t ∈ P} c(t) F(t) = −L_P(Σ_{t ∈ P} c(t) F(s_t)).
+    * **Cost in HVP-equivalents** (one HVP ≈ one forward-over-reverse product): building an operator
+      of depth d = |P| and each product through it count ½·2^d (:func:`pass_cost`; one HVP = build +
+      product at d = 0), the gradient ½.  For GD, orders 1, 2, 3, 4 cost 1, 3, 4.5 and 19
+      HVP-equivalents per call (:attr:`TorchModifiedField.hvp_equivalents`, :meth:`~TorchModifiedField.describe`);
+      ``benchmarks/bench_torch_modified.py`` measures the time against the same unit.
 
 Taylor mode and polarisation were considered: the m-th derivative along a single direction costs
 O(m²) in Taylor (jet) arithmetic against 2^m with nested jvps, and polarisation turns mixed derivatives
-into such pure ones, but torch has no Taylor-mode transform and up to order 4 only one tree of GD has
-more than three root children (P(g,g,g,g), 8 HVP-equivalents), so nested jvps are used throughout.
+into such pure ones, but torch has no Taylor-mode transform, and up to order 4 the only operator of
+GD deeper than two is L_(g,g,g) (Q(g,g,g) and P(g,g,g,g), 4 + 4 HVP-equivalents), so nested jvps are
+used throughout.
 """
 
 from __future__ import annotations
@@ -305,7 +310,7 @@ def modified_field(f, order: int, method="gd", *, mode: str = "rev") -> TorchMod
     order : int ≥ 0 — the highest power of h kept; any order the series gives.
     method : anything :func:`bea.modified_series` accepts with numeric coefficients (``"gd"``,
         ``"rk4"``, ``Momentum(0.9)``, …).
-    mode : ``"rev"`` (default) or ``"fwd"`` (:func:`bea.torch.linalg.gradient_derivative`).
+    mode : ``"rev"`` (default) or ``"fwd"`` (:class:`bea.torch.linalg.derivative_operator`).
 
     Returns
     -------
@@ -329,6 +334,6 @@ def modified_field(f, order: int, method="gd", *, mode: str = "rev") -> TorchMod
     >>> mf(torch.tensor([1.0, 2.0], dtype=torch.float64), 0.5)    # −(1 + h/2 + h²/3) θ
     tensor([-1.3333, -2.6667], dtype=torch.float64)
     >>> mf.hvp_equivalents
-    4.5
+    3.0
     """
     return TorchModifiedField(f, modified_series(order, method), mode=mode)
