@@ -299,14 +299,7 @@ def test_missing_torch_message_gives_the_cpu_install_line():
     import subprocess
     import sys
 
-    code = (
-        "import sys\n"
-        "sys.modules['torch'] = None\n"
-        "try:\n"
-        "    import bea.torch\n"
-        "except ImportError as e:\n"
-        "    print(e)\n"
-    )
+    code = "import sys, importlib; sys.modules['torch'] = None\ntry: importlib.import_module('bea.torch')\nexcept ImportError as e: print(e)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert "pip install torch==2.13.0" in out and "pip install -e '.[torch]'" in out and "CUDA" in out
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
