@@ -465,3 +465,100 @@ def test_diverging_gd_reports_the_step():
     out = gd(x**4, [x], [10.0], 1.0, 20, on_failure="return")
     assert not np.isfinite(out[int(k), 0]) and np.all(np.isnan(out[int(k) + 1 :]))
     assert np.all(np.isfinite(out[: int(k)]))
+
+
+# --------------------------------------------------------------------------------------------------
+# critical points, zero eigen-components, hλ exactly 1 and 2 (issue 11: a ZeroDivisionError there)
+# --------------------------------------------------------------------------------------------------
+
+ALL_FLOWS = [("ngf", None), ("igr", None), ("third", None), ("bea", 3), ("pf", None), ("pf+np", None),
+             ("positive", None), ("flipped", None)]
+
+
+def _linear_rates(flow, order, lam, h):
+    """The rate r(λ) of each flow on a quadratic (θ − θ* = Σ c_i u_i, c_i' = r(λ_i) c_i): BEA order
+    n is −λ Σ_{k≤n} (hλ)^k/(k+1) (NGF n = 0, IGR 1, third 2); positive +λ; flipped +λ on the
+    largest λ, −λ elsewhere.  (The PF is GD: handled by the caller.)"""
+    n = {"ngf": 0, "igr": 1, "third": 2}.get(flow, order)
+    if flow == "positive":
+        return lam
+    if flow == "flipped":
+        return np.where(lam == lam.max(), lam, -lam)
+    return -lam * sum((h * lam) ** k / (k + 1) for k in range(n + 1))
+
+
+def _quadratic_expected(flow, order, A, b, theta0, h, steps):
+    """Every flow on ½θᵀAθ + bᵀθ in closed form, in the eigenbasis of A around the minimiser θ*
+    (A invertible); the PF and PF+NP (T = 0) are GD exactly (Remark 3.1)."""
+    if flow in ("pf", "pf+np"):
+        return gd_linear(A, b, theta0, h, steps)
+    lam, U = np.linalg.eigh(A)
+    star = -np.linalg.solve(A, b)
+    c0 = U.T @ (np.asarray(theta0, float) - star)
+    t = h * np.arange(steps + 1)
+    return star + (np.exp(np.outer(t, _linear_rates(flow, order, lam, h))) * c0) @ U.T
+
+
+@pytest.mark.parametrize("flow,order", ALL_FLOWS)
+@pytest.mark.parametrize(
+    "E,A,b,theta0,h",
+    [
+        # issue 11: from (0, 0) the x eigen-coordinate is 0, hλ = 1.125 and 2.125
+        (sp.Rational(9, 4) * x**2 + sp.Rational(17, 4) * y**2 + y, np.diag([4.5, 8.5]), np.array([0.0, 1.0]), [0.0, 0.0], 0.25),
+        # hλ exactly 1 and 2, with and without zero eigen-components
+        (2 * x**2 + 4 * y**2, np.diag([4.0, 8.0]), np.zeros(2), [0.3, -0.2], 0.25),
+        (2 * x**2 + 4 * y**2, np.diag([4.0, 8.0]), np.zeros(2), [0.0, -0.2], 0.25),
+        (2 * x**2 + 4 * y**2, np.diag([4.0, 8.0]), np.zeros(2), [0.3, 0.0], 0.25),
+    ],
+    ids=["issue11", "hl1-2", "hl1-2-zero-x", "hl1-2-zero-y"],
+)
+def test_every_flow_at_zero_components_and_h_lambda_one_and_two(flow, order, E, A, b, theta0, h):
+    """Every flow and GD on quadratics whose start has a zero eigen-coordinate (the ZeroDivisionError
+    of issue 11 in the integrator's initial step) and with hλ exactly 1 and 2: the closed forms.
+    At hλ = 1 the PF coordinate is GD's 0 to within the floor ε (module docstring)."""
+    steps = 4
+    ref = _quadratic_expected(flow, order, A, b, theta0, h, steps)
+    np.testing.assert_allclose(gd(E, P2, theta0, h, steps), gd_linear(A, b, theta0, h, steps), rtol=1e-15, atol=1e-15)
+    out = trajectory(E, P2, theta0, h, steps, flow=flow, order=order)
+    scale = max(1.0, np.abs(ref).max())
+    np.testing.assert_allclose(out.real, ref, rtol=1e-8, atol=1e-10 * scale)
+    if flow in ("pf", "pf+np"):
+        np.testing.assert_allclose(out.imag, 0.0, atol=1e-8 * scale)
+
+
+@pytest.mark.parametrize("flow,order", ALL_FLOWS)
+@pytest.mark.parametrize(
+    "E,theta_star,h",
+    [
+        ((x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2, [3.0, 2.0], 0.01),  # Himmelblau minimum
+        (ROSEN, [1.0, 1.0], 0.001),  # Rosenbrock minimum, hλ₀ ≈ 1.0
+        (x**2 - y**2 + y**4 / 4, [0.0, 0.0], 0.1),  # a saddle
+        (x**2 / 2 + x**4 / 4 + y**2, [0.0, 0.0], 1.0),  # hλ exactly 1 and 2 at the minimum
+    ],
+    ids=["himmelblau", "rosenbrock", "saddle", "hl1-2"],
+)
+def test_every_flow_stays_at_a_critical_point(flow, order, E, theta_star, h):
+    """g(θ*) = 0 exactly: GD and every flow (every field vanishes with g) stay at θ* — to rounding
+    for the BEA fields, whose compiled expanded polynomials vanish there only up to ~1e-16."""
+    np.testing.assert_array_equal(gd(E, P2, theta_star, h, 3), np.tile(theta_star, (4, 1)))
+    out = trajectory(E, P2, theta_star, h, 3, flow=flow, order=order)
+    np.testing.assert_allclose(out, np.tile(np.asarray(theta_star, out.dtype), (4, 1)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("flow,order", ALL_FLOWS)
+def test_every_flow_on_a_non_quadratic_with_h_lambda_one_and_two(flow, order):
+    """E = x²/2 + x⁴/4 + y² from (0, 1) at h = 1: g_x = 0 keeps x = 0 exactly, where hλ_x = 1 and
+    T = 0; the y-coordinate is a quadratic with hλ_y = 2 — PF = GD = (−1)^k, the other flows the
+    1-D closed form with λ = 2 (flipped: y is the top direction)."""
+    E = x**2 / 2 + x**4 / 4 + y**2
+    h, steps = 1.0, 4
+    out = trajectory(E, P2, [0.0, 1.0], h, steps, flow=flow, order=order)
+    assert np.all(out[:, 0] == 0.0)
+    if flow in ("pf", "pf+np"):
+        expected = (-1.0) ** np.arange(steps + 1)
+        np.testing.assert_allclose(out[:, 1].imag, 0.0, atol=1e-8)
+    else:
+        rate = _linear_rates(flow, order, np.array([1.0, 2.0]), h)[1]
+        expected = np.exp(rate * h * np.arange(steps + 1))
+    np.testing.assert_allclose(out[:, 1].real, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(gd(E, P2, [0.0, 1.0], h, steps)[:, 1], expected if flow == "pf" else (-1.0) ** np.arange(steps + 1))
