@@ -57,7 +57,7 @@ import numpy as np
 
 from bea.certify import Certificate, StepSizeAnswer, max_step
 from bea.codegen import cache_dir
-from bea.errors import InvalidInputError
+from bea.errors import InvalidInputError, InvalidParamsError
 from bea.loss import CompiledLoss
 
 __all__ = ["sweep", "result_row"]
@@ -233,6 +233,7 @@ def _frame(rows: list[dict]):
     df = pd.DataFrame.from_records(rows, columns=columns)
     df["theta0_index"] = df["theta0_index"].astype("int64")
     df["h"] = df["h"].astype("float64")
+    df["error"] = pd.Series([r.get("error") for r in rows], dtype=object)  # None where the run returned
     for col in columns[2:-1]:
         vals = [r[col] for r in rows if r.get(col) is not None]
         if len(vals) < len(rows) and vals:  # rows without the value: nullable dtypes keep bool/int typed
@@ -280,15 +281,17 @@ def sweep(
     pandas.DataFrame
         One row per (θ0_i, h_j), sorted by ``theta0_index`` then ``h``: the columns ``theta0_index``,
         ``h``, the result's scalars (:func:`result_row`; for a certificate ``certified``, ``bound``,
-        ``distance``, …) and ``error``: None, or ``"ExceptionType: message"`` for a task that raised
-        (its result columns are then missing values).
+        ``distance``, …) and ``error``: None for a run that returned, ``"ExceptionType: message"``
+        for one that raised (its result columns are then missing values).
 
     Raises
     ------
     InvalidInputError
         ``theta0`` or ``h`` do not describe a grid (wrong shape, empty, not numbers), ``fn`` is not
         callable, ``n_workers`` is not a positive integer. Errors *inside* the runs (a bad step size,
-        a divergence) are reported in the rows instead.
+        a divergence, an invalid loss) are reported in the rows instead.
+    InvalidParamsError
+        ``params`` is not a sequence.
     """
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -303,7 +306,10 @@ def sweep(
         raise InvalidInputError(f"n_workers must be a positive integer, got {n_workers!r}")
     if isinstance(E, CompiledLoss):
         E, params = E.expr, E.params
-    params = tuple(params)
+    try:
+        params = tuple(params)
+    except TypeError:
+        raise InvalidParamsError(f"params must be a sequence of sympy Symbols, got {params!r}") from None
     points = _points(theta0, len(params))
     hs = _steps_sizes(h)
 

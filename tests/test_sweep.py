@@ -88,7 +88,7 @@ def test_failed_tasks_are_rows_with_their_error(client):
         return 1.0 / (h - 0.5)
 
     df = sweep(fragile, HIMMELBLAU, [x, y], theta0=STARTS[0], h=[0.25, 0.5], steps=1, client=client, progress=False)
-    assert df.loc[0, "value"] == -4.0 and pd.isna(df.loc[0, "error"])
+    assert df.loc[0, "value"] == -4.0 and df.loc[0, "error"] is None
     assert df.loc[1, "error"] == "ZeroDivisionError: float division by zero"
 
 
