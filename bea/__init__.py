@@ -16,6 +16,8 @@ from bea.methods import ButcherTableau, LinearMultistep, Momentum, RungeKutta, g
 from bea.principal import PFDiagnostics, alpha, classify, diagnostics, diagnostics_along, pf_rates
 from bea.series import ModifiedSeries, modified_series, modifying_integrator
 from bea.symbolic import ModifiedField, modified_field
+from bea.maps import MapField, modified_map, modified_map_with_state, sgd_epoch
+from bea.optimizers import adam_field, nesterov_field, optimizer_field, rmsprop_field
 from bea.trees import RootedTree, count_trees, rooted_trees
 
 __version__ = "0.1.0"
@@ -32,6 +34,14 @@ __all__ = [
     "modified_series",
     "ModifiedField",
     "modified_field",
+    "MapField",
+    "modified_map",
+    "modified_map_with_state",
+    "sgd_epoch",
+    "nesterov_field",
+    "rmsprop_field",
+    "adam_field",
+    "optimizer_field",
     "RootedTree",
     "rooted_trees",
     "count_trees",
