@@ -862,7 +862,7 @@ def solve(
     elif status == 3:
         message = (
             f"{meth.name}: non-finite values at t = {t_fail!r}: the solution diverges (overflow, or the field "
-            "is not finite there)"
+            "is not finite there, or on_accept refused the state)"
         )
     elif status == 4:
         norm = float(np.max(np.abs(y_last)))

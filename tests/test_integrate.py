@@ -250,6 +250,38 @@ def test_tolerance_sweep(method):
     assert np.all(errs < 1e3 * np.array(tols)), errs
 
 
+@numba.njit
+def scaled_oscillator(y, p):
+    """y' = p·(y₁, −y₀ − 0.1y₁): one damped oscillation, on the time scale 1/p."""
+    out = np.empty_like(y)
+    out[0] = p * y[1]
+    out[1] = -p * y[0] - 0.1 * p * y[1]
+    return out
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+@pytest.mark.parametrize("rtol", [1e-4, 1e-7])
+def test_step_control_is_time_scale_invariant_and_matches_scipy(method, rtol):
+    """The error estimate is h·Σ E_j k_j: the same problem on the time scales 1/p = 100 (steps ≫ 1)
+    and 1/p = 0.01 (steps ≪ 1) takes the same number of steps, that number is within 25% of
+    scipy's RK45/DOP853 (the same pairs and norm), and the error is at the tolerance.  Dropping the
+    factor h changes the step count by ~4× between the two scales."""
+    y0 = np.array([1.0, 0.0])
+    counts = []
+    for p in (0.01, 100.0):
+        T = 20.0 / p
+        ref = scipy_reference(scaled_oscillator, y0, np.array([0.0, T]), p)[-1]
+        sol = solve(scaled_oscillator, y0, [0.0, T], p, method=method, rtol=rtol, atol=rtol * 1e-3)
+        assert np.abs(sol.y[-1] - ref).max() < 10 * rtol
+        theirs = scipy.integrate.solve_ivp(lambda t, u: scaled_oscillator(u, p), (0.0, T), y0,
+                                           method={"dopri5": "RK45", "dop853": "DOP853"}[method], rtol=rtol, atol=rtol * 1e-3)
+        stages = {"dopri5": 6, "dop853": 12}[method]
+        scipy_steps = (theirs.nfev - 2) / stages
+        assert abs(sol.nsteps - scipy_steps) <= 0.25 * scipy_steps, (p, sol.nsteps, scipy_steps)
+        counts.append(sol.nsteps)
+    assert abs(counts[0] - counts[1]) <= 0.1 * max(counts), counts
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     y0=st.lists(st.complex_numbers(max_magnitude=10.0, allow_nan=False, allow_infinity=False), min_size=3, max_size=3),
@@ -374,6 +406,91 @@ def test_max_steps():
     assert isinstance(sol, Solution) and "maximum" in sol.message
 
 
+@numba.njit
+def ramp_and_decay(y, p):
+    """y₀' = 1, y₁' = −y₁: y₀(t) = t from 0, y₁(t) = e^{−t}."""
+    out = np.empty_like(y)
+    out[0] = 1.0
+    out[1] = -y[1]
+    return out
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_zero_component_under_pure_relative_tolerance(method):
+    """A component that starts at 0 under atol ≈ 0 (the PF of a quadratic uses 1e-300): the
+    initial-step estimate divided by a vanishing weight (issue 11: ZeroDivisionError) — now a
+    positive first step and the closed form (t, e^{−t}) to the tolerance."""
+    sol = solve(ramp_and_decay, [0.0, 1.0], [0.0, 1.0, 2.0], 0.0, method=method, rtol=1e-10, atol=1e-300)
+    np.testing.assert_allclose(sol.y, [[0.0, 1.0], [1.0, math.exp(-1.0)], [2.0, math.exp(-2.0)]], rtol=1e-8)
+    assert sol.nsteps < 2000
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_max_norm_guard_stops_with_the_time(method):
+    """y' = y from 1: |y| passes 1e10 at t = ln 1e10 = 23.03; the guard stops the first accepted
+    step beyond it (status 4), reports that time, and raises with ``.t`` by default."""
+    sol = solve(fast_growth, [1.0], [0.0, 100.0], 1.0, method=method, max_norm=1e10, on_failure="return")
+    assert sol.status == 4 and "max_norm" in sol.message
+    assert math.log(1e10) <= sol.t_fail <= math.log(1e10) + 2.0
+    assert abs(sol.y_last[0] - math.exp(sol.t_fail)) < 1e-6 * math.exp(sol.t_fail)
+    with pytest.raises(IntegrationError, match="max_norm") as info:
+        solve(fast_growth, [1.0], [0.0, 100.0], 1.0, method=method, max_norm=1e10)
+    assert info.value.t == sol.t_fail
+    # without the guard the same run reaches t = 100 (e^100 is finite)
+    assert solve(fast_growth, [1.0], [0.0, 100.0], 1.0, method=method).success
+
+
+@numba.njit
+def sliding(y, p):
+    """y' = −sign(y): reaches 0 at t = y(0), then chatters across the discontinuity."""
+    out = np.empty_like(y)
+    out[0] = -1.0 if y[0] > 0.0 else 1.0
+    return out
+
+
+def test_stalled_run_fails_fast_with_its_time():
+    """A field discontinuous at y = 0 pins the step size once y reaches 0 at t = 1; the run stops
+    (status 5) within a few thousand steps instead of spending max_steps = 10⁶."""
+    sol = solve(sliding, [1.0], [0.0, 3.0], method="dop853", on_failure="return")
+    assert sol.status == 5 and "stalled" in sol.message
+    assert abs(sol.t_fail - 1.0) < 1e-3 and sol.nsteps <= 20_000
+    with pytest.raises(IntegrationError, match="stalled") as info:
+        solve(sliding, [1.0], [0.0, 3.0])
+    assert abs(info.value.t - 1.0) < 1e-3
+
+
+@numba.njit
+def drift_and_counter(y, p):
+    """y₀' = y₁ (a rate the hook sets), y₁' = 0, y₂' = 0 (a counter of accepted steps)."""
+    out = np.zeros_like(y)
+    out[0] = y[1]
+    return out
+
+
+@numba.njit
+def count_steps(y, p):
+    y[2] += 1.0
+    return True
+
+
+@numba.njit
+def stop_after_one(y, p):
+    return y[0] < 0.5
+
+
+def test_on_accept_hook_runs_once_per_accepted_step():
+    """on_accept sees every accepted state once and may rewrite constant components in place; a
+    hook that returns False stops the run (status 3) at that time."""
+    sol = solve(drift_and_counter, [0.0, 1.0, 0.0], [0.0, 0.3, 1.0], method="dopri5", on_accept=count_steps)
+    assert sol.success and sol.y[-1, 2] == sol.naccepted
+    np.testing.assert_allclose(sol.y[:, 0], [0.0, 0.3, 1.0], rtol=1e-12)
+    sol = solve(drift_and_counter, [0.0, 1.0, 0.0], [0.0, 0.3, 1.0], method="dopri5", on_accept=stop_after_one,
+                on_failure="return")
+    assert sol.status == 3 and 0.5 <= sol.t_fail <= 1.0 and sol.y_last[0] >= 0.5
+    with pytest.raises(InvalidInputError, match="on_accept"):
+        solve(drift_and_counter, [0.0, 1.0, 0.0], [0.0, 1.0], on_accept=lambda y, p: True)
+
+
 # ----------------------------------------------------------------------------- bad inputs
 
 
@@ -397,6 +514,8 @@ def test_max_steps():
         (dict(on_failure="ignore"), "on_failure"),
         (dict(p=1j), "real"),
         (dict(p=np.inf), "finite"),
+        (dict(max_norm=0.0), "max_norm"),
+        (dict(max_norm=np.nan), "max_norm"),
     ],
 )
 def test_bad_inputs(kwargs, match):
