@@ -562,3 +562,19 @@ def test_every_flow_on_a_non_quadratic_with_h_lambda_one_and_two(flow, order):
         expected = np.exp(rate * h * np.arange(steps + 1))
     np.testing.assert_allclose(out[:, 1].real, expected, rtol=1e-8, atol=1e-10)
     np.testing.assert_array_equal(gd(E, P2, [0.0, 1.0], h, steps)[:, 1], expected if flow == "pf" else (-1.0) ** np.arange(steps + 1))
+
+
+def test_blowing_up_pf_fails_fast_with_its_time():
+    """Rosenbrock from (1.05, 1.1) at hλ₀ = 2.6 (notebook 03): the PF blows up near GD step 20.
+    It is reported by the magnitude guard (MAX_NORM) with its time, not after ~10⁶ shrinking
+    steps; the fixed-branch field integrated directly stalls at its cut and is stopped early too
+    (it took 10⁶ steps and ≈ 100 s before)."""
+    theta0 = np.array([1.05, 1.1])
+    lam0 = np.linalg.eigvalsh(np.array([[2 + 1200 * 1.05**2 - 400 * 1.1, -400 * 1.05], [-400 * 1.05, 200.0]])).max()
+    h = 2.6 / lam0
+    with pytest.raises(IntegrationError, match="max_norm") as info:
+        trajectory(ROSEN, P2, theta0, h, 40, flow="pf")
+    assert 15 * h < info.value.t < 25 * h
+    sol = bea.solve_ode(bea.flow_field(ROSEN, P2, "pf"), theta0.astype(complex), h * np.arange(41), h,
+                        method="dop853", rtol=1e-10, atol=1e-12, on_failure="return")
+    assert sol.status == 5 and sol.nsteps <= 20_000 and 0 < sol.t_fail < 40 * h
