@@ -119,11 +119,17 @@ def ranks(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def single():
-    """The one-process reference: the same computations on the whole data set."""
+    """The one-process reference: the same computations on the whole data set (one thread, as each
+    rank: on a shared 2-core machine more threads only oversubscribe it)."""
     model, X, y = _problem()
     f, theta0 = bt.flat_loss(model, F.cross_entropy, X, y)
     ssum, _ = bt.flat_loss(model, _sum_sq, X, y)
-    res = _jobs(f, theta0, ssum)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = _jobs(f, theta0, ssum)
+    finally:
+        torch.set_num_threads(threads)
     res["theta0"] = theta0
     return res
 
