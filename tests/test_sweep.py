@@ -29,7 +29,7 @@ STEPS = [0.004, 0.002]
 def client():
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-        env={"BEA_CACHE_DIR": os.environ["BEA_CACHE_DIR"]}, silence_logs=40,
+        env={"BEA_CACHE_DIR": str(bea.cache_dir().parent)}, silence_logs=40,
     )
     cl = distributed.Client(cluster)
     yield cl
