@@ -17,13 +17,15 @@ def _gd_linear(A, b, theta0, h, steps):
     return np.array(out)
 
 
+@pytest.mark.parametrize("rotated", [False, True])
 @pytest.mark.parametrize("h", [0.3, 0.75, 1.6])
-def test_pf_closed_form_on_a_flat_direction_is_gd(h):
-    """On E = ½θᵀAθ + bᵀθ with a zero eigenvalue of A and b not orthogonal to its eigenvector,
-    the flat coordinate drifts linearly, c(t) = c(0) − β t (α(0) = −1): the Remark 3.1 solution
-    lands on GD at every t = kh (also for hλ_0 ∈ (1, 2))."""
+def test_pf_closed_form_on_a_flat_direction_is_gd(h, rotated):
+    """On E = ½θᵀAθ + bᵀθ with a zero eigenvalue of A (exactly 0 for a diagonal A, rounding-level
+    when rotated) and b not orthogonal to its eigenvector, the flat coordinate drifts linearly,
+    c(t) = c(0) − β t (α(0) = −1): the Remark 3.1 solution lands on GD at every t = kh (also for
+    hλ_0 ∈ (1, 2))."""
     rng = np.random.default_rng(3)
-    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    Q = np.linalg.qr(rng.normal(size=(3, 3)))[0] if rotated else np.eye(3)[[2, 0, 1]]
     A = (Q * np.array([1.0, 0.4, 0.0])) @ Q.T
     A = 0.5 * (A + A.T)
     b = Q @ np.array([0.1, -0.2, 0.5])  # β = 0.5 along the flat direction

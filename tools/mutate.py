@@ -191,9 +191,11 @@ class _Applied:
 
 _RUNNING: set = set()  # process groups of the pytest runs in flight (killed on Ctrl-C)
 _RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set on interrupt: the runs killed then are no verdicts
 
 
 def _kill_running() -> None:
+    _STOPPING.set()
     with _RUNNING_LOCK:
         for pid in list(_RUNNING):
             try:
@@ -417,6 +419,14 @@ def main(argv=None) -> int:
         return 0
 
     log = lambda s: print(s, flush=True)  # noqa: E731
+
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # SIGTERM (and SIGINT even where a background shell ignores it) stops the run cleanly: the test
+    # processes are killed, the copies restored and removed
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     if args.check or args.rev is None:
         bad = stale(chosen)
         for name, why in bad.items():
@@ -429,6 +439,7 @@ def main(argv=None) -> int:
     base = Path(tempfile.mkdtemp(prefix="bea-mutate-", dir=args.workdir))
     kernel_cache = base / "kernels"
     results: dict[str, Result] = {}
+    interrupted = False
     try:
         log(f"copies under {base}")
         workers = [_Worker(make_copy(base / f"tree{i}", rev=args.rev)) for i in range(jobs)]
@@ -459,6 +470,8 @@ def main(argv=None) -> int:
                 with _Applied(w.root, m):
                     run = run_tests(w.root, m.tests, timeout=args.timeout, kernel_cache=kernel_cache,
                                     memory_gb=args.memory_gb)
+                if _STOPPING.is_set():
+                    raise KeyboardInterrupt
                 res = judge(m, run)
                 log(f"  {m.name:<34} {res.status:<9} {_fmt_time(res.killer_time):>6} s  {res.killer or res.note}")
                 return res
@@ -479,6 +492,7 @@ def main(argv=None) -> int:
             raise
         pool.shutdown(wait=True)
     except KeyboardInterrupt:
+        interrupted = True
         log("interrupted: the working tree was never touched; partial results follow")
     finally:
         if args.keep:
@@ -486,7 +500,8 @@ def main(argv=None) -> int:
         else:
             shutil.rmtree(base, ignore_errors=True)
     ordered = [results[m.name] for m in chosen if m.name in results]
-    return report(ordered)
+    status = report(ordered)
+    return 130 if interrupted else status
 
 
 if __name__ == "__main__":
