@@ -19,7 +19,9 @@ code and must be updated (non-zero exit).  ``tests/test_mutate_script.py`` check
 every test run, without running any mutation.
 
 Before the mutations, the union of their test selections is run once on the unchanged copy (the
-*baseline*): a selection that already fails cannot judge a mutation (``--no-baseline`` skips it).
+*baseline*): tests that already fail cannot judge a mutation, so they are deselected from every
+mutation's run (and listed); a test module that cannot even be collected makes the mutations that
+need it ``baseline-fail``.  ``--no-baseline`` skips this run.
 
 Mutations flagged ``unsound=True`` could make a certificate claim less than the truth; each of them
 must be killed by a test that takes less than ``--unsound-limit`` seconds (30 by default).
@@ -251,7 +253,7 @@ def _parse_junit(path: Path) -> list:
 
 
 def run_tests(copy_root: Path, tests, *, timeout: float, kernel_cache: Path, stop_first: bool = True,
-              memory_gb: float = DEFAULT_MEMORY_GB) -> TestRun:
+              memory_gb: float = DEFAULT_MEMORY_GB, deselect=()) -> TestRun:
     """``pytest`` on ``tests`` inside the copy: its own process group (killed on timeout), its heap
     limited to ``memory_gb`` (RLIMIT_DATA)."""
     junit = Path(tempfile.mkstemp(prefix="bea-mutate-", suffix=".xml")[1])
@@ -259,6 +261,8 @@ def run_tests(copy_root: Path, tests, *, timeout: float, kernel_cache: Path, sto
            "--junitxml", str(junit), "-W", "ignore::DeprecationWarning"]
     if stop_first:
         cmd.append("-x")
+    for node in deselect:
+        cmd += ["--deselect", node]
     cmd += list(tests)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=copy_root, env=_env(copy_root, kernel_cache), stdout=subprocess.PIPE,
@@ -385,13 +389,13 @@ def _baseline(worker: _Worker, mutations, timeout, kernel_cache, log, memory_gb)
 
 
 def _selection_hits(mutation: Mutation, failing: set) -> list:
-    """Failing baseline tests that belong to the mutation's selection."""
+    """Failing baseline tests (or modules, "path (collection)") that belong to the mutation's selection."""
     hits = []
     for name in failing:
-        path, _, func = name.partition("::")
+        path, _, func = name.removesuffix(" (collection)").partition("::")
         for sel in mutation.tests:
             sp, _, sf = sel.partition("::")
-            if sp == path and (not sf or func == sf or func.startswith(sf + "[")):
+            if sp == path and (not sf or not func or func == sf or func.startswith(sf + "[")):
                 hits.append(name)
     return hits
 
@@ -450,11 +454,15 @@ def main(argv=None) -> int:
         todo = [m for m in chosen if m.name not in bad]
         failing = set() if args.no_baseline or not todo else _baseline(workers[0], todo, args.timeout, kernel_cache, log,
                                                                        args.memory_gb)
+        broken = {f for f in failing if f.endswith(" (collection)")}
+        deselect = sorted(failing - broken)
+        for node in deselect:
+            log(f"baseline: {node} fails on the unchanged tree: deselected from every mutation's run")
         runnable = []
         for m in todo:
-            hits = _selection_hits(m, failing)
+            hits = _selection_hits(m, broken)
             if hits:
-                results[m.name] = Result(m, "baseline-fail", note=f"fails unmutated: {hits[0]}")
+                results[m.name] = Result(m, "baseline-fail", note=f"cannot be collected unmutated: {hits[0]}")
             else:
                 runnable.append(m)
 
@@ -469,7 +477,7 @@ def main(argv=None) -> int:
             try:
                 with _Applied(w.root, m):
                     run = run_tests(w.root, m.tests, timeout=args.timeout, kernel_cache=kernel_cache,
-                                    memory_gb=args.memory_gb)
+                                    memory_gb=args.memory_gb, deselect=deselect)
                 if _STOPPING.is_set():
                     raise KeyboardInterrupt
                 res = judge(m, run)
