@@ -124,16 +124,28 @@ from bea._checks import check_step, check_steps, check_theta0
 from bea.codegen import compile_exprs
 from bea.errors import InvalidInputError
 from bea.integrate import solve
-from bea.intervals import Iv, box_loss, down, eig_bounds, eigenbases, inflate_sum, mr_matmul, norm_upper, similar, up
+from bea.intervals import (
+    Iv,
+    box_loss,
+    down,
+    eig_bounds,
+    eigenbases,
+    inflate_sum,
+    mr_matmul,
+    norm_upper,
+    similar,
+    t3_multiplicities,
+    up,
+)
 from bea.loss import compile_loss
 from bea.rigorous import enclose_gd, enclose_gf, interval_loss, lower, upper
-from bea.tube import StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
+from bea.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
 
 __all__ = ["Certificate", "certify", "StepSizeAnswer", "max_step", "MODES"]
 
 MODES = ("discrete", "theorem1")
 _U = np.finfo(float).eps / 2  # unit roundoff
-TUBE_GRID = 2.0  # factor between the tube radii of the grid (bea.tube)
+TUBE_MIN = 2.0**-26  # the thinnest tube, relative to 1 + |θ0|: thinner ones change M by nothing visible
 
 
 # --------------------------------------------------------------------------------------------------
@@ -362,16 +374,53 @@ def _float_trajectory(loss, bl, theta0, h, steps, t, rtol, atol):
     if bad.size:
         n_ok, reason, t_fail = int(bad[0]), "no error estimate for the integrated flow", float(t[bad[0]])
     n_ok = max(n_ok, 1)
-    hull = Iv(np.zeros((0, theta0.size)))
-    if n_ok > 1:
-        Yb = Iv.ball(Y[: n_ok - 1], delta[: n_ok - 1, None])
-        hull, ok = bl.flow_boxes(Yb, h)
-        if not ok.all():
-            k = int(np.argmin(ok))
-            n_ok, t_fail = k + 1, float(t[k])
-            reason = f"no a-priori enclosure of the gradient flow during the step at t = {t[k]:g}"
-            hull = hull[:k]
+    hull, ok = _float_step_boxes(rhs, bl, theta0, h, Y, delta, n_ok - 1, rtol, atol)
+    if not ok.all():
+        k = int(np.argmin(ok))
+        n_ok, t_fail = k + 1, float(t[k])
+        reason = f"no a-priori enclosure of the gradient flow during the step at t = {t[k]:g}"
+        hull = hull[:k]
     return _Trajectory(Y, delta, hull, n_ok, reason, t_fail, {"nfev": sol.nfev})
+
+
+def _float_step_boxes(rhs, bl, theta0, h, Y, delta, K, rtol, atol, max_halvings=10):
+    """Boxes containing the flow during each of the first K steps (float mode), and whether found.
+
+    A Picard enclosure (:meth:`bea.intervals.BoxLoss.picard`) from the box Y_k = ŷ_k ± δ_k over
+    [0, h]; where it fails, the step is split into m = 2, 4, … substeps, each enclosed from the
+    integrated flow at its start (the run on the grid h/m, with the larger of the error estimates at
+    the two ends of the step) — no enclosure is chained through the substeps, so nothing wraps."""
+    n = theta0.size
+    hull = Iv(np.full((K, n), -np.inf), np.full((K, n), np.inf))
+    ok = np.zeros(K, dtype=bool)
+    if K == 0:
+        return hull, ok
+    B, _, good = bl.picard(Iv.ball(Y[:K], delta[:K, None]), h)
+    hull.lo[good], hull.hi[good] = B.lo[good], B.hi[good]
+    ok |= good
+    todo = np.nonzero(~ok)[0]
+    m = 1
+    for _ in range(max_halvings):
+        if todo.size == 0:
+            break
+        m *= 2
+        last = int(todo.max()) + 1
+        fine = solve(rhs, theta0, (h / m) * np.arange(last * m + 1), 0.0, method="dop853", rtol=rtol, atol=atol,
+                     on_failure="return")
+        idx = (todo[:, None] * m + np.arange(m)[None, :]).ravel()
+        pts = fine.y[idx]
+        rad = np.repeat(np.maximum(delta[todo], delta[todo + 1]), m)
+        if not np.all(np.isfinite(pts)):
+            break
+        Bs, _, gs = bl.picard(Iv.ball(pts, rad[:, None]), h / m)
+        gs = gs.reshape(todo.size, m).all(axis=1)
+        lo = Bs.lo.reshape(todo.size, m, n).min(axis=1)
+        hi = Bs.hi.reshape(todo.size, m, n).max(axis=1)
+        done = todo[gs]
+        hull.lo[done], hull.hi[done] = lo[gs], hi[gs]
+        ok[done] = True
+        todo = todo[~gs]
+    return hull, ok
 
 
 def _rigorous_trajectory(iloss, theta0, h, steps, order, prec):
@@ -401,10 +450,10 @@ def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise):
     Yb = traj.boxes(n_ok)
     HY = bl.hess(Yb)
     comp = componentwise and mode == "discrete" and K > 0
-    bases = eigenbases(HY[: K + 1]) if comp else None
+    bases = eigenbases(HY) if comp else None
     lam_lo = np.full(steps + 1, np.nan)
     lam_hi = np.full(steps + 1, np.nan)
-    lo, hi = eig_bounds(HY)
+    lo, hi = eig_bounds(HY, None if bases is None else bases.Q)
     lam_lo[:n_ok], lam_hi[:n_ok] = lo, hi
     eps = _gd_rounding(bl, thetas, h, K + 1)
     a = np.full(steps + 1, np.nan)
@@ -416,6 +465,7 @@ def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise):
     D = Yb[:K] - h * bl.grad(Yb[:K]) - Yb[1 : K + 1] if K else None
     ell = np.minimum(up(h2 * a[:K]), norm_upper(D)) if K else np.zeros(0)
     sb = StepBounds(h, lam_lo[: K + 1], lam_hi[: K + 1], ell, eps)
+    rec = _recentred(bl, Yb, HY, D, h, K) if mode == "discrete" and K else None
     if comp:
         nxt = bases[1 : K + 1]
         Hm, Hr = HY[:K].mid_rad()
@@ -428,37 +478,115 @@ def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise):
         prior = up(h2 * _abs_up(*similar(nxt, Gm[..., None], Gr[..., None]))[..., 0])
         sb.L = np.minimum(post, prior)
         sb.rows, sb.nQ, sb.nQinv = bases.inv_rows, bases.norm, bases.inv_norm
-    return sb, a, bases, lam_lo, lam_hi
+    return sb, a, bases, lam_lo, lam_hi, rec
 
 
-def _discrete_tube(bl, Yb, bases, K):
-    """compute(r) for :class:`bea.tube.Tube`: M_k ≥ sup‖T‖_F over Y_k grown by r, and (with bases)
-    C_k ≥ |Q_{k+1}⁻¹ T Q_k Q_k| over the same box."""
+def _recentred(bl, Yb, HY, Dloc, h, K):
+    """The second-order linearised error along the flow (module docstring, "re-centred"):
+    D_{k+1} = (I − hH̃_k)D_k − (h/2)T̃_k[D_k, D_k] + δ̃_k in floats, with the bounds the remainder
+    recursion needs (:class:`bea.tube.Recentred`)."""
     n = bl.n
+    Hm = HY[:K].mid()
+    Hm = 0.5 * (Hm + np.swapaxes(Hm, -1, -2))
+    ent = bl.t3_entries(Yb[:K])
+    Tt = bl.t3_tensor(Iv(ent.mid())).lo  # float symmetric tensors T̃_k
+    dt = Dloc.mid()
+    A = np.eye(n) - h * Hm
+    Dv = np.zeros((K + 1, n))
+    with np.errstate(all="ignore"):
+        for k in range(K):
+            q = np.einsum("ijl,j,l->i", Tt[k], Dv[k], Dv[k])
+            Dv[k + 1] = A[k] @ Dv[k] - (0.5 * h) * q + dt[k]
+            if not np.all(np.isfinite(Dv[k + 1])):
+                Dv[k + 1 :] = np.nan
+                break
+        aD = np.abs(Dv[:K])
+        # f_k: the float evaluation of the update against its exact value (γ-bound of every term)
+        terms = (np.abs(A) + h * np.abs(Hm)) @ aD[..., None]
+        terms = terms[..., 0] + (0.5 * h) * np.einsum("kijl,kj,kl->ki", np.abs(Tt), aD, aD) + np.abs(dt)
+        f = up(norm_upper(terms) * (4.0 * (n * n + n + 8) * _U))
+        Dnorm = norm_upper(Dv)
+        hr = norm_upper((HY[:K] - Hm).mag().reshape(K, n * n))  # ≥ ‖H(y_k) − H̃_k‖₂
+        lr = norm_upper(Dloc - dt)  # ≥ ‖δ_k − δ̃_k‖
+        lin = _up(h * hr * Dnorm[:K] + lr + f, 3)
+        mult = np.array(t3_multiplicities(n), dtype=float)
+        Mt = norm_upper(np.abs(ent.mid()), weights=mult)
+        # the remainder's linear part: H(y_k) + T̃_k[D_k] (T̃[D] in floats, its rounding as a radius)
+        Dz = np.nan_to_num(Dv[:K], nan=0.0)
+        TD = Tt @ Dz[:, None, :, None]
+        TD = TD[..., 0]
+        TDr = up((2.0 * (n + 2) * _U) * (np.abs(Tt) @ np.abs(Dz)[:, None, :, None])[..., 0] + 2.0**-1060)
+        lam1_lo, lam1_hi = eig_bounds(HY[:K] + Iv(down(TD - TDr), up(TD + TDr)))
+    bad = ~np.isfinite(Dnorm)
+    Dnorm = np.where(bad, np.inf, Dnorm)
+    return Recentred(D=np.nan_to_num(Dv, nan=0.0), Dnorm=Dnorm, lin=np.where(np.isfinite(lin), lin, np.inf),
+                     lam_lo=lam1_lo, lam_hi=lam1_hi, Mt=Mt)
 
-    def compute(r):
-        ent = bl.t3_entries(Yb[:K].inflate(r))
-        M = bl.t3_norm(entries=ent)
+
+SEGMENT_PIECES = 16  # the most boxes a re-centred segment is covered with (bea.certify._discrete_tube)
+
+
+def _discrete_tube(bl, Yb, bases, K, D=None, scale=1.0):
+    """compute(w, start, stop) for :class:`bea.tube.Tube`: boxes around the segments
+    {Y_k + τD_k, τ ∈ [0, 1]} grown by w (D = 0: the box of the ball of radius w around the flow), each
+    segment covered by S_k consecutive boxes (S_k ≈ ‖D_k‖_∞/max(w, 2⁻¹⁰·scale), at most
+    ``SEGMENT_PIECES``: interval evaluation over a long thin cover overestimates far less than over the
+    hull of the segment). Returns M_k ≥ sup‖T‖_F, N_k ≥ sup‖T − T̃_k‖_F (T̃_k the float tensor at the
+    flow) and (with bases) C_k ≥ |Q_{k+1}⁻¹ T Q_k Q_k| over the cover of step k."""
+    n = bl.n
+    mult = np.array(t3_multiplicities(n), dtype=float)
+    if D is not None:
+        Dk = D[:K]
+        Dmax = np.max(np.abs(Dk), axis=1)
+        Tt = bl.t3_entries(Yb[:K]).mid()
+        slack = 4.0 * _U * np.abs(Dk) + 2.0**-1060
+    coarse = 2.0**-10 * scale
+
+    def cover(r, start, stop):
+        """(boxes, first): the sub-boxes of steps start..stop−1 and where each step's run starts."""
+        base = Yb[start:stop]
+        if D is None:
+            return base.inflate(r), np.arange(stop - start)
+        S = np.clip(np.ceil(Dmax[start:stop] / max(r, coarse)), 1, SEGMENT_PIECES).astype(int)
+        owner = np.repeat(np.arange(stop - start), S)
+        first = np.concatenate([[0], np.cumsum(S)[:-1]])
+        frac = (np.arange(owner.size) - first[owner]) / S[owner]
+        d, sl = Dk[start:stop][owner], slack[start:stop][owner]
+        a, b = frac[:, None] * d, (frac + 1.0 / S[owner])[:, None] * d
+        seg = Iv(np.minimum(a, b) - sl, np.maximum(a, b) + sl)
+        return (base[owner] + seg).inflate(r), first
+
+    def compute(r, start, stop):
+        boxes, first = cover(r, start, stop)
+        m = stop - start
+        ent = bl.t3_entries(boxes)
+        M = np.maximum.reduceat(bl.t3_norm(entries=ent), first)
+        N = None
+        if D is not None:
+            owner = np.repeat(np.arange(m), np.diff(np.append(first, len(ent.lo))))
+            N = np.maximum.reduceat(norm_upper(ent - Tt[start:stop][owner], weights=mult), first)
         C = None
         if bases is not None:
-            Tm, Tr = bl.t3_tensor(ent).mid_rad()  # (K, a, b, c)
-            Q = bases.Q[:K, None]
-            Xm, Xr = mr_matmul(Tm, Tr, Q, None)  # Σ_c T_abc Q_cl -> (K, a, b, l)
-            Xm, Xr = np.swapaxes(Xm, -1, -2), np.swapaxes(Xr, -1, -2)  # (K, a, l, b)
-            Xm, Xr = mr_matmul(Xm, Xr, Q, None)  # Σ_b X_alb Q_bj -> (K, a, l, j)
-            Xm = np.swapaxes(Xm, -1, -2).reshape(K, n, n * n)  # (K, a, j·l)
-            Xr = np.swapaxes(Xr, -1, -2).reshape(K, n, n * n)
-            C = _abs_up(*similar(bases[1 : K + 1], Xm, Xr)).reshape(K, n, n, n)
-        return TubeData(M=M, C=C)
+            if D is not None:  # the hull of the cover's tensors, per step
+                ent = Iv(np.minimum.reduceat(ent.lo, first, axis=0), np.maximum.reduceat(ent.hi, first, axis=0))
+            Tm, Tr = bl.t3_tensor(ent).mid_rad()  # (m, a, b, c)
+            Q = bases.Q[start:stop, None]
+            Xm, Xr = mr_matmul(Tm, Tr, Q, None)  # Σ_c T_abc Q_cl -> (m, a, b, l)
+            Xm, Xr = np.swapaxes(Xm, -1, -2), np.swapaxes(Xr, -1, -2)  # (m, a, l, b)
+            Xm, Xr = mr_matmul(Xm, Xr, Q, None)  # Σ_b X_alb Q_bj -> (m, a, l, j)
+            Xm = np.swapaxes(Xm, -1, -2).reshape(m, n, n * n)  # (m, a, j·l)
+            Xr = np.swapaxes(Xr, -1, -2).reshape(m, n, n * n)
+            C = _abs_up(*similar(bases[start + 1 : stop + 1], Xm, Xr)).reshape(m, n, n, n)
+        return TubeData(M=M, C=C, N=N)
 
     return compute
 
 
-def _theorem1_tube(bl, hull, K):
-    """compute(r): λ₋ and ‖D(Hg)‖_F over the flow during each step grown by r."""
+def _theorem1_tube(bl, hull):
+    """compute(r, start, stop): λ₋ and ‖D(Hg)‖_F over the flow during each step grown by r."""
 
-    def compute(r):
-        boxes = hull[:K].inflate(r)
+    def compute(r, start, stop):
+        boxes = hull[start:stop].inflate(r)
         lo, _ = eig_bounds(bl.hess(boxes))
         return TubeData(lam_neg=np.minimum(lo, 0.0), L=bl.dhg_norm(boxes))
 
@@ -554,24 +682,26 @@ def certify(
         t0 = time.perf_counter()
         n_ok = traj.n_ok
         K = min(n_ok, n_gd) - 1  # number of steps the recursion can run
-        sb, a, bases, lam_lo, lam_hi = _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise)
+        sb, a, bases, lam_lo, lam_hi, rec = _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise)
         info["time_boxes"] = time.perf_counter() - t0
 
         # --- the recursion, in a tube that follows the bound (or a given one)
         t0 = time.perf_counter()
         scale = 1.0 + float(np.max(np.abs(theta0)))
         if mode == "discrete":
-            compute = _discrete_tube(bl, traj.boxes(K + 1), bases, K)
+            fixed = tube_radius is not None
+            compute = _discrete_tube(bl, traj.boxes(K + 1), bases, K, None if fixed or rec is None else rec.D, scale)
         else:
-            compute = _theorem1_tube(bl, traj.step_hull, K)
-        tube = Tube(compute, r_min=2.0**-40 * scale, factor=TUBE_GRID, r_max=1e8 * scale)
+            compute = _theorem1_tube(bl, traj.step_hull)
+        tube = Tube(compute, r_min=TUBE_MIN * scale, K=K, r_max=1e8 * scale)
         if mode == "discrete":
-            res = discrete_bound(sb, tube, radius=tube_radius)
+            res = discrete_bound(sb, tube, radius=tube_radius, recentred=rec)
         else:
             res = theorem1_bound(h, sb.ell, sb.eps, tube, radius=tube_radius)
         info["tube"] = "adaptive" if tube_radius is None else "fixed"
         info["tube_radii"] = res.radius
         info["tube_tried"] = res.tried
+        info["tube_evaluations"] = tube.evaluations
         info["local_term"] = sb.ell.copy()
         info["time_recursion"] = time.perf_counter() - t0
 

@@ -46,14 +46,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement, permutations
+from itertools import combinations_with_replacement
 from typing import Sequence
 
 import numpy as np
 import sympy as sp
-from flint import arb, arb_mat, arb_series, ctx, fmpq
+from flint import arb, arb_mat, arb_series, ctx
 
 from bea.errors import InvalidLossError
+from bea.intervals import KernelPrinter, constant_ball, derivative_exprs, lower, t3_multiplicities, upper
 
 __all__ = [
     "upper",
@@ -80,24 +81,6 @@ _INF = math.inf
 # --------------------------------------------------------------------------------------------------
 # floats out of balls, boxes
 # --------------------------------------------------------------------------------------------------
-
-
-def upper(x) -> float:
-    """A float ≥ every point of the ball ``x`` (+inf when x is not finite)."""
-    if not isinstance(x, arb):
-        x = arb(x)
-    if not x.is_finite():
-        return _INF
-    return math.nextafter(float(x.upper()), _INF)
-
-
-def lower(x) -> float:
-    """A float ≤ every point of the ball ``x`` (−inf when x is not finite)."""
-    if not isinstance(x, arb):
-        x = arb(x)
-    if not x.is_finite():
-        return -_INF
-    return math.nextafter(float(x.lower()), -_INF)
 
 
 def make_box(center, radius=0.0) -> list:
@@ -229,96 +212,11 @@ def _atan2(y, x):
     return arb.atan2(y, x)
 
 
-_FUNCS = {
-    sp.exp: "_exp",
-    sp.log: "_log",
-    sp.sin: "_sin",
-    sp.cos: "_cos",
-    sp.tan: "_tan",
-    sp.atan: "_atan",
-    sp.asin: "_asin",
-    sp.acos: "_acos",
-    sp.sinh: "_sinh",
-    sp.cosh: "_cosh",
-    sp.tanh: "_tanh",
-    sp.erf: "_erf",
-    sp.atan2: "_atan2",
-}
-
 _NAMESPACE = {
     "_exp": _exp, "_log": _log, "_sin": _sin, "_cos": _cos, "_tan": _tan, "_atan": _atan,
     "_asin": _asin, "_acos": _acos, "_sinh": _sinh, "_cosh": _cosh, "_tanh": _tanh, "_erf": _erf,
     "_atan2": _atan2, "_ipow": _ipow, "_sqrt": _sqrt, "_rsqrt": _rsqrt, "_inv": _inv, "_powr": _powr,
 }
-
-
-def _constant_maker(e):
-    """A function returning a ball that contains the exact value of the sympy number e (at ctx.prec)."""
-    if e.is_Rational:
-        p, q = int(e.p), int(e.q)
-        return lambda: arb(fmpq(p, q))
-    if e.is_Float:  # the exact binary value sympy stores
-        r = sp.Rational(e)
-        p, q = int(r.p), int(r.q)
-        return lambda: arb(fmpq(p, q))
-    if e is sp.pi:
-        return arb.pi
-    if e is sp.E:
-        return lambda: arb(1).exp()
-    if e is sp.EulerGamma:
-        return arb.const_euler
-    if e is sp.Catalan:
-        return arb.const_catalan
-    if e is sp.GoldenRatio:
-        return lambda: (1 + arb(5).sqrt()) / 2
-    raise InvalidLossError(f"bea.rigorous cannot evaluate the constant {e} in ball arithmetic")
-
-
-class _Printer:
-    def __init__(self, names: dict):
-        self.names = names
-        self.makers: list = []
-        self._index: dict = {}
-
-    def const(self, e) -> str:
-        if e not in self._index:
-            self._index[e] = len(self.makers)
-            self.makers.append(_constant_maker(e))
-        return f"_C[{self._index[e]}]"
-
-    def __call__(self, e) -> str:
-        if e in self.names:
-            return self.names[e]
-        if e.is_Integer:
-            return f"({int(e)})"
-        if e.is_Number or e.is_NumberSymbol:
-            return self.const(e)
-        if e.is_Add:
-            return "(" + " + ".join(self(a) for a in e.args) + ")"
-        if e.is_Mul:
-            return "(" + "*".join(self(a) for a in e.args) + ")"
-        if e.is_Pow:
-            b, k = e.args
-            base = self(b)
-            if k.is_Integer:
-                k = int(k)
-                if k == 1:
-                    return base
-                return f"_ipow({base}, {k})" if k >= 0 else f"_inv(_ipow({base}, {-k}))"
-            if k.is_Rational and k.q == 2:
-                p = int(k.p)
-                if p == 1:
-                    return f"_sqrt({base})"
-                if p == -1:
-                    return f"_rsqrt({base})"
-                return f"_ipow(_sqrt({base}), {p})" if p > 0 else f"_inv(_ipow(_sqrt({base}), {-p}))"
-            return f"_powr({base}, {self(k)})"
-        if isinstance(e, sp.Function) and e.func in _FUNCS:
-            return f"{_FUNCS[e.func]}({', '.join(self(a) for a in e.args)})"
-        raise InvalidLossError(
-            f"bea.rigorous cannot evaluate {type(e).__name__} ({e}) in ball arithmetic; supported: + - * /, "
-            "powers, sqrt, exp, log, sin, cos, tan, atan, asin, acos, sinh, cosh, tanh, erf, atan2"
-        )
 
 
 class ArbKernel:
@@ -332,28 +230,17 @@ class ArbKernel:
         exprs = [sp.sympify(e) for e in exprs]
         self.params = tuple(params)
         self.size = len(exprs)
-        names = {p: f"_p{i}" for i, p in enumerate(self.params)}
-        repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_z", cls=sp.Dummy), order="none")
-        lines = []
-        for i, (sym, sub) in enumerate(repl):
-            names[sym] = f"_t{i}"
-        pr = _Printer(names)
-        for sym, sub in repl:
-            lines.append(f"    {names[sym]} = {pr(sub)}")
-        outs = ", ".join(pr(e) for e in reduced)
-        args = ", ".join(names[p] for p in self.params)
-        self.source = f"def _kern({args}{', ' if args else ''}_C):\n" + "\n".join(lines) + f"\n    return [{outs}]\n"
+        self.source, self._constants = KernelPrinter.source(exprs, self.params)
         namespace = dict(_NAMESPACE)
         exec(compile(self.source, "<bea.rigorous kernel>", "exec"), namespace)
         self._fn = namespace["_kern"]
-        self._makers = pr.makers
         self._consts: dict = {}
 
     def __call__(self, *values) -> list:
         prec = ctx.prec
         C = self._consts.get(prec)
         if C is None:
-            C = self._consts[prec] = [m() for m in self._makers]
+            C = self._consts[prec] = [constant_ball(c) for c in self._constants]
         return [_lift(v) for v in self._fn(*values, C)]
 
 
@@ -386,34 +273,15 @@ class IntervalLoss:
     # ---- kernels
     def _kernel(self, name):
         k = self._kernels.get(name)
-        if k is not None:
-            return k
-        n, P = self.n, self.params
-        g = self.loss.grad_exprs
-        H = self.loss.hess_expr
-        if name == "grad":
-            exprs = g
-        elif name == "hess":
-            exprs = [H[i, j] for i in range(n) for j in range(i, n)]
-        elif name == "hg":
-            exprs = [sp.Add(*[H[i, j] * g[j] for j in range(n)]) for i in range(n)]
-        elif name == "dhg":  # Jacobian of Hg: T(g, ·) + H²
-            hg = [sp.Add(*[H[i, j] * g[j] for j in range(n)]) for i in range(n)]
-            exprs = [sp.diff(hg[i], P[j]) for i in range(n) for j in range(n)]
-        elif name == "t3":
-            exprs = [sp.diff(H[i, j], P[k]) for i, j, k in combinations_with_replacement(range(n), 3)]
-        else:  # pragma: no cover
-            raise KeyError(name)
-        k = self._kernels[name] = arb_kernel(exprs, P)
+        if k is None:
+            k = self._kernels[name] = arb_kernel(derivative_exprs(self.loss, name), self.params)
         return k
 
     @property
     def _t3_mult(self):
         m = self._kernels.get("t3_mult")
         if m is None:
-            m = self._kernels["t3_mult"] = [
-                len(set(permutations(idx))) for idx in combinations_with_replacement(range(self.n), 3)
-            ]
+            m = self._kernels["t3_mult"] = t3_multiplicities(self.n)
         return m
 
     # ---- evaluations over a box (list of arb)
@@ -476,26 +344,6 @@ class IntervalLoss:
             if all(b.contains(c) for b, c in zip(Bi, cand)):
                 return cand, f
             B = [c.union(b) for c, b in zip(cand, B)]
-        return None, None
-
-    def flow_boxes(self, Y, h: float, *, max_halvings: int = 12):
-        """Boxes covering the gradient flow from the box Y over [0, h] (substeps when needed), and an
-        enclosure of the flow at time h. ``(None, None)`` if no a-priori enclosure was found."""
-        m = 1
-        for _ in range(max_halvings + 1):
-            tau_up = upper(arb(h) / m)
-            boxes, Z, ok = [], list(Y), True
-            for _s in range(m):
-                B, f = self.picard(Z, tau_up)
-                if B is None:
-                    ok = False
-                    break
-                boxes.append(B)
-                # y(τ) = y0 + ∫₀^τ f(y) ∈ Z + τ·f(B) (f(B) is a box, hence convex); τ = h/m as a ball
-                Z = [z + (arb(h) / m) * fi for z, fi in zip(Z, f)]
-            if ok:
-                return boxes, Z
-            m *= 2
         return None, None
 
     def taylor(self, Y, order: int) -> list:

@@ -182,13 +182,18 @@ def test_leaving_the_tube_is_not_certified():
     assert np.all(cert.bound[: cert.valid_steps] >= cert.distance[: cert.valid_steps])
 
 
-def test_rosenbrock_large_step_is_not_certified_but_small_step_is():
+def test_rosenbrock_certified_where_gd_is_stable_and_refused_beyond():
+    """Rosenbrock from (−1.2, 1), 1000 steps: at h = 5e-4 (h·λ_max ≈ 0.75) the tube that follows the
+    bound certifies (a single tube radius for the whole run was left at step ~400 before issue #11);
+    at h = 1e-4 too; beyond 2/λ_max the certificate refuses. Protects: the bound covers the distance
+    on a stiff non-convex valley and stays tight (≤ 5×) where GD tracks GF."""
     E = (1 - x) ** 2 + 100 * (y - x**2) ** 2
-    bad = certify(E, [x, y], [-1.2, 1.0], 5e-4, 1000)
-    assert not bad.certified and "tube" in bad.reason
-    good = certify(E, [x, y], [-1.2, 1.0], 1e-4, 1000)
-    assert good.certified, good.reason
-    assert np.all(good.bound >= good.distance) and good.ratio < 5
+    for h in (5e-4, 1e-4):
+        good = certify(E, [x, y], [-1.2, 1.0], h, 1000)
+        assert good.certified, good.reason
+        assert np.all(good.bound >= good.distance) and good.ratio < 5
+    bad = certify(E, [x, y], [-1.2, 1.0], 2.5e-3, 200)
+    assert not bad.certified and ("stability" in bad.reason or "ran away" in bad.reason)
 
 
 @pytest.mark.parametrize("rigorous", [False, True])

@@ -1,14 +1,25 @@
 r"""GD against gradient flow on a network: the Elkabetz–Cohen bound in floating-point mode.
 
 :func:`certify` returns the same :class:`bea.certify.Certificate` as the numpy path and runs the
-*same* bound recursion (``bea.certify``'s discrete mode; seed 000, Thm 1 in its computable form)::
+*same* bound recursions (:func:`bea.tube.discrete_bound`, shared with :func:`bea.certify.certify`;
+seed 000, Thm 1 in its computable form)::
 
     e_0 = 0,   e_{k+1} = ρ_k(e_k)·e_k + ℓ_k + ε_k,
     ρ_k(e) = max(|1 − h(λ_min,k − M_k e/2)|, |1 − h(λ_max,k + M_k e/2)|),
 
-valid while max_k e_k ≤ r (the tube radius in which M_k bounds the Hessian's Lipschitz constant).
-What differs is where the ingredients come from — a network is not a sympy expression, so nothing
-here is enclosed in ball arithmetic:
+and, re-centred (:mod:`bea.tube`), the remainder w_k = (θ_k − y_k) − D_k around the first-order
+propagation of the local errors along the flow, D_{k+1} = (I − hH(ŷ_k))D_k + δ̃_k (one
+Hessian-vector product per step, δ̃_k = Φ(ŷ_k) − ŷ_{k+1})::
+
+    W_{k+1} = max(|1 − hλ_min,k|, |1 − hλ_max,k|)·W_k + (h/2)·M_k·e_k² + ε_k + (rounding),
+    e_{k+1} = min(ρ_k(e_k)e_k + ℓ_k + ε_k, ‖D_{k+1}‖ + W_{k+1})
+
+(the mean-value form Φ(θ) − Φ(y) = (I − hH(y))d − h∫₀¹(1 − s)T(y + sd)[d, d]ds, d = θ − y; the
+second term is at most (h/2)M‖d‖² where M bounds ‖∇³f‖ on the segment). The tube follows the bound:
+M_k is estimated in a neighbourhood of the segment [ŷ_k, ŷ_k + D_k] of radius r_k ≥ W_k, chosen at
+every step (:class:`bea.tube.Tube`), so there is no radius to guess and nothing to collapse. What
+differs from the numpy path is where the ingredients come from — a network is not a sympy
+expression, so nothing here is enclosed in ball arithmetic:
 
 * the flow y_k = θ(kh): the tableau-driven integrator (:func:`bea.torch.solve`, ``"ngf"`` field)
   landing on every t_k; its error (``distance_error``) is estimated from the sum of its embedded
@@ -26,26 +37,38 @@ here is enclosed in ball arithmetic:
   a_k = max(‖H∇f‖(y_k), ‖H∇f‖(y_{k+1})) + (h/2)(M‖g‖² + λ²‖g‖) (one HVP per point);
 * M_k: ‖∇³f‖ estimated by a few steps of the symmetric tensor power iteration u ← T(u,u)/‖T(u,u)‖
   (T(u,u) by three reverse passes, :func:`bea.torch.tgg`) from u = ∇f, u_0 (top Hessian eigenvector)
-  and a random direction, at ``M_samples`` points of the flow and — for a tube of radius r — at the
-  points displaced by ±r from them, times ``M_safety`` (2), the larger of the two neighbouring samples;
+  and a random direction, at ``M_samples`` points of the flow and at the GD-side ends ŷ_j + D_j of
+  their segments — for a tube of radius r also at the points displaced by ±r from them (radii
+  rounded up to powers of 8, each estimated once) — times ``M_safety`` (2), the larger of the two
+  neighbouring samples;
 * ε_k = 2u(‖θ_k‖ + ‖θ_{k+1} − θ_k‖) for the rounding of the update (u the unit roundoff of the
   dtype).  Rounding inside the gradient itself is not covered: certify in float64.
 
 Cost: GD (one gradient per step) + the flow (≥ one integrator step per GD step: 6 gradients with
-dopri5, 12 with dop853) + one Lanczos run per decomposed point + 16 × ~20 T(u,u) products per tube
-pass.  For a network, ``spectrum_every`` is the knob (see ``benchmarks/bench_torch.py``).
+dopri5, 12 with dop853) + one HVP per step (D) + one Lanczos run per decomposed point + 2 × 16 × ~20
+T(u,u) products per tube radius.  For a network, ``spectrum_every`` is the knob (see
+``benchmarks/bench_torch.py``).
 
 **This is floating-point mode: every ingredient is an estimate, not an enclosure, and the result
 is not a proof.**  ``rigorous=True`` exists only for sympy losses (:func:`bea.certify.certify`,
-python-flint ball arithmetic over boxes); here it raises.  For ReLU networks the Hessian is only
-piecewise smooth: autodiff's T sees the smooth pieces, so M misses the jumps across activation
-boundaries — use smooth activations (tanh, softplus, linear) when the bound is to mean something.
+ball arithmetic over boxes); here it raises.
 
-The tube radius is chosen as in :func:`bea.certify.certify`: a pass with r = 0, then r a few multiples
-of that bound until the recursion stays inside (M re-estimated in each tube).  When already the r = 0
-recursion blows up (ρ grows with M·e/2, so the bound can run away super-exponentially), a geometric
-range of radii is tried and the tube that holds longest is kept: ``bound`` is then finite on that
-prefix (``valid_steps``) and ``certified`` is False.
+Piecewise-linear activations (ReLU, LeakyReLU)
+----------------------------------------------
+The Hessian of a ReLU network jumps where a pre-activation changes sign; autodiff's T only sees the
+smooth pieces. The recursion needs the loss smooth on the segment between GD and the flow, i.e. in
+the ball of radius ρ_k = ‖D_k‖ + r_k + (flow error) around ŷ_k. For a :func:`bea.torch.flat_loss`
+of an ``nn.Sequential`` of ``Linear`` layers and elementwise activations this is checked at every
+step (:class:`ActivationMargins`): for a parameter change ‖δ‖ ≤ ρ, with a_l the activations at ŷ_k
+and Δ_l ≥ ‖δa_l‖ (activations 1-Lipschitz),
+
+    |δz_l,j| ≤ ρ(‖a_{l−1}‖ + Δ_{l−1} + 1) + ‖W_l,j·‖Δ_{l−1},    Δ_l = ρ(‖a_{l−1}‖ + Δ_{l−1} + 1) + ‖W_l‖₂Δ_{l−1}
+
+per sample (δW, δb parts of δ, each ≤ ρ; Δ_0 = 0). When every pre-activation feeding a ReLU has
+|z_l,j| above this bound, no unit changes sign in the ball, the loss is smooth there and the
+certificate means what it says. Where the margin test fails, or the architecture cannot be checked,
+``certified`` is False and the reason says which step and by how much; a plain callable ``f`` is not
+inspected (``info["smoothness"]`` says so).
 """
 
 from __future__ import annotations
@@ -60,24 +83,13 @@ from bea.certify import Certificate
 from bea.errors import InvalidInputError
 from bea.torch.flows import _check_f, _check_h, _check_steps, _gd_run, _make_field
 from bea.torch.integrate import solve
-from bea.torch.linalg import hvp_operator, lanczos_operator, tgg
-from bea.torch.loss import check_theta
+from bea.torch.linalg import hvp, hvp_operator, lanczos_operator, tgg
+from bea.torch.loss import FlatLoss, check_theta
+from bea.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound
 
-__all__ = ["certify", "estimate_hessian_lipschitz"]
+__all__ = ["certify", "estimate_hessian_lipschitz", "ActivationMargins", "activation_margins"]
 
-# multiples of the r = 0 bound tried as tube radii, the likeliest first (as bea.certify)
-_TUBE_FACTORS = (2.0, 1.2, 5.0, 1.05, 20.0, 100.0)
-
-
-def _discrete_recursion(h, K, lam_lo, lam_hi, ell, eps, M, r):
-    """bea.certify's discrete-mode recursion (upward-rounded in arb), shared with the numpy path.
-
-    Returns (e, first): e_0..e_K and the first index with e > r (K + 1 if none).
-    """
-    from bea.certify import _recursion, _StepData
-
-    data = _StepData(K, lam_lo, lam_hi, np.full_like(lam_lo, np.nan), eps, ell)
-    return _recursion("discrete", h, data, M, None, None, r, False)
+_RADIUS_GRID = 8.0  # M is estimated at radii rounded up to powers of this factor (each once)
 
 
 def _t_norm_estimate(f, x, starts, iters):
@@ -127,6 +139,126 @@ def estimate_hessian_lipschitz(f, points, *, radius: float = 0.0, directions=Non
     return np.array(out, dtype=np.float64)
 
 
+# --------------------------------------------------------------------------------------------------
+# piecewise-linear activations: is the loss smooth in a ball?
+# --------------------------------------------------------------------------------------------------
+
+_KINKED = (torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.ReLU6, torch.nn.Hardtanh, torch.nn.PReLU)
+_SMOOTH_1LIP = (torch.nn.Tanh, torch.nn.Sigmoid, torch.nn.Softplus, torch.nn.Identity, torch.nn.SiLU,
+                torch.nn.ELU, torch.nn.GELU)
+
+
+def _lipschitz_of(mod) -> float:
+    """A Lipschitz constant of an elementwise activation module."""
+    if isinstance(mod, torch.nn.LeakyReLU):
+        return max(1.0, abs(float(mod.negative_slope)))
+    if isinstance(mod, (torch.nn.SiLU,)):
+        return 1.1  # sup |d/dx x·σ(x)| = 1.0998
+    if isinstance(mod, torch.nn.GELU):
+        return 1.13  # sup |d/dx x·Φ(x)| = 1.1289
+    if isinstance(mod, torch.nn.ELU):
+        return max(1.0, float(mod.alpha))
+    if isinstance(mod, torch.nn.Sigmoid):
+        return 0.25
+    return 1.0
+
+
+class ActivationMargins:
+    r"""Pre-activation margins of an MLP at one parameter point, to test that no piecewise-linear unit
+    changes sign within a distance ρ in parameter space (module docstring).
+
+    Per layer l that feeds a kinked activation: ``margin[l]`` (per sample) min_j |z_l,j|, ``wrow[l]``
+    max_j ‖W_l,j·‖; for every layer, ``anorm[l]`` (per sample) ‖a_{l−1}‖, ``wnorm[l]`` ‖W_l‖₂ and the
+    Lipschitz constant of the activation after it.
+    """
+
+    def __init__(self, layers):
+        self.layers = layers  # (anorm, wnorm, lip_after, margin or None, wrow)
+
+    def holds(self, rho: float) -> tuple[bool, float, float]:
+        """(ok, smallest margin, its bound ρ-part) for a parameter change of norm ≤ rho."""
+        delta = None  # Δ_{l−1} per sample
+        worst = (math.inf, 0.0)
+        for anorm, wnorm, lip, margin, wrow in self.layers:
+            d_prev = np.zeros_like(anorm) if delta is None else delta
+            change = rho * (anorm + d_prev + 1.0)
+            if margin is not None:
+                need = change + wrow * d_prev
+                slack = margin - need
+                i = int(np.argmin(slack))
+                if slack[i] < worst[0] - worst[1] or not math.isfinite(worst[0]):
+                    worst = (float(margin[i]), float(need[i]))
+                if not np.all(margin > need):
+                    return False, float(margin[i]), float(need[i])
+            delta = lip * (change + wnorm * d_prev)
+        return True, worst[0], worst[1]
+
+
+class ArchitectureNotCheckable(Exception):
+    """The network's structure is not one :func:`activation_margins` can read."""
+
+
+def _modules(model):
+    if isinstance(model, torch.nn.Sequential):
+        for name, mod in model.named_children():
+            if isinstance(mod, torch.nn.Sequential):
+                for sub, m in _modules(mod):
+                    yield f"{name}.{sub}", m
+            else:
+                yield name, mod
+    else:
+        raise ArchitectureNotCheckable(f"{type(model).__name__} is not an nn.Sequential")
+
+
+def has_kinks(f) -> bool:
+    """Whether ``f`` is a FlatLoss of a model with piecewise-linear (kinked) activation modules."""
+    return isinstance(f, FlatLoss) and any(isinstance(m, _KINKED) for m in f.model.modules())
+
+
+def activation_margins(f: FlatLoss, theta: torch.Tensor) -> ActivationMargins:
+    """The :class:`ActivationMargins` of an ``nn.Sequential`` MLP (``Linear``, ``Flatten`` and
+    elementwise activations) at θ, from one forward pass on ``f.inputs``."""
+    if not isinstance(f.inputs, torch.Tensor):
+        raise ArchitectureNotCheckable("the model takes several inputs")
+    params = f.unflatten(theta.detach())
+    mods = list(_modules(f.model))
+    a = f.inputs.reshape(f.inputs.shape[0], -1) if f.inputs.ndim > 1 else f.inputs.reshape(-1, 1)
+    a = a.to(theta.dtype)
+    layers = []
+    pending = None  # (anorm, wnorm, z, wrownorm) of the last Linear layer
+    with torch.no_grad():
+        for name, mod in mods:
+            if isinstance(mod, torch.nn.Linear):
+                if pending is not None:  # two Linear layers in a row: identity activation between them
+                    layers.append(pending[:2] + (1.0, None, 0.0))
+                W = params.get(f"{name}.weight", mod.weight.to(theta.dtype))
+                b = params.get(f"{name}.bias", None if mod.bias is None else mod.bias.to(theta.dtype))
+                z = a @ W.T + (0.0 if b is None else b)
+                anorm = torch.linalg.vector_norm(a, dim=1).cpu().numpy()
+                wnorm = float(torch.linalg.matrix_norm(W, ord=2))
+                wrow = float(torch.linalg.vector_norm(W, dim=1).max())
+                pending = (anorm, wnorm, z, wrow)
+                a = z
+            elif isinstance(mod, torch.nn.Flatten):
+                a = a.reshape(a.shape[0], -1)
+            elif isinstance(mod, _KINKED + _SMOOTH_1LIP):
+                if pending is None:
+                    raise ArchitectureNotCheckable(f"activation {name} before any Linear layer")
+                kink = isinstance(mod, _KINKED)
+                margin = torch.abs(pending[2]).amin(dim=1).cpu().numpy() if kink else None
+                layers.append((pending[0], pending[1], _lipschitz_of(mod), margin, pending[3] if kink else 0.0))
+                pending = None
+                a = mod(a)
+            else:
+                raise ArchitectureNotCheckable(f"module {name} ({type(mod).__name__}) is not a Linear layer or an elementwise activation")
+    return ActivationMargins(layers)
+
+
+# --------------------------------------------------------------------------------------------------
+# the certificate
+# --------------------------------------------------------------------------------------------------
+
+
 def certify(
     f,
     theta0: torch.Tensor,
@@ -159,7 +291,7 @@ def certify(
     h, steps : GD step size (> 0) and number of steps (≥ 0)
     mode : ``"discrete"`` (the ρ_k recursion of :mod:`bea.certify`; the only mode here)
     rigorous : must be False — rigorous certificates need a sympy loss (:func:`bea.certify.certify`)
-    tube_radius : r; None chooses it in passes (module docstring)
+    tube_radius : r; None lets the tube follow the bound (module docstring)
     method, rtol, atol : integration of the flow (defaults of :func:`bea.torch.trajectory`)
     spectrum_every : Lanczos at every s-th flow point (Weyl + M in between); 1 = every point
     lanczos_tol, lanczos_max_iter : Lanczos controls: relative residual (the eigenvalue bounds are
@@ -179,8 +311,10 @@ def certify(
     Returns
     -------
     bea.certify.Certificate with ``rigorous=False``; ``info`` holds timings, Hessian-vector-product
-    and gradient counts, the tube passes and the M samples.  ``certified`` is False (with the
-    reason) when the bound leaves the tube, the flow or GD diverge, or h·λ_max ≥ 2 along the flow.
+    and gradient counts, the tube radii and the M samples, and ``smoothness`` (what was checked about
+    kinked activations).  ``certified`` is False (with the reason) when the bound runs away (or
+    leaves a given tube), a ReLU unit may change sign in the tube (module docstring), the flow or GD
+    diverge, or h·λ_max ≥ 2 along the flow.
     """
     t_start = time.perf_counter()
     if rigorous:
@@ -214,7 +348,8 @@ def certify(
     if local_error not in ("aposteriori", "hvp"):
         raise InvalidInputError(f"local_error must be 'aposteriori' or 'hvp', got {local_error!r}")
 
-    # --- GD and the flow (the field at every output comes with it: ‖g‖ and the a-posteriori local error)
+    # --- GD and the flow (the field at every output comes with it: ‖g‖, the a-posteriori local error,
+    # the re-centring vector D and the activation margins)
     t0 = time.perf_counter()
     thetas, _, bad = _gd_run(f, theta, h, steps)
     n_gd = steps + 1 if bad < 0 else bad
@@ -226,20 +361,52 @@ def certify(
     at = (1e-12 if f64 else 1e-7) if atol is None else atol
     gnorm = np.full(steps + 1, np.nan)
     ell_direct = np.full(steps + 1, np.nan)
+    Dnorm = np.full(steps + 1, np.nan)
+    dloc_norm = np.full(steps + 1, np.nan)
+    HDnorm = np.full(steps + 1, np.nan)
+    m_plan = set(np.unique(np.linspace(0, max(n_gd - 1, 0), min(M_samples, n_gd)).round().astype(int)).tolist())
+    D_at: dict = {}
+    kinked = has_kinks(f)
+    margins: dict = {}
+    smooth_note = "not inspected (f is not a bea.torch.flat_loss)" if not isinstance(f, FlatLoss) else "no kinked activations"
+    if kinked:
+        smooth_note = "ReLU-type activations: pre-activation margin test at every step"
     prev: dict = {}
     bar = None
     if show and steps:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, desc="certify: gradient flow", leave=False)
+    n_hvp_D = 0
 
     def on_output(i, t_i, y, fy):
+        nonlocal n_hvp_D, kinked, smooth_note
         # fy = −∇f(y): the first stage of the next step, already computed by the integrator
         gnorm[i] = float(torch.linalg.vector_norm(fy))
+        if kinked:
+            try:
+                margins[i] = activation_margins(f, y)
+            except ArchitectureNotCheckable as exc:
+                kinked = False
+                smooth_note = f"ReLU-type activations, not checkable: {exc}"
+                info["smoothness_unchecked"] = True
         if i:
-            ell_direct[i - 1] = float(torch.linalg.vector_norm(prev["y"] + h * prev["fy"] - y))
+            dloc = prev["y"] + h * prev["fy"] - y  # Φ(ŷ_{i−1}) − ŷ_i
+            ell_direct[i - 1] = float(torch.linalg.vector_norm(dloc))
+            dloc_norm[i - 1] = ell_direct[i - 1]
+            D = prev["D"]
+            HD = hvp(f, prev["y"], D) if bool(D.any()) else torch.zeros_like(D)
+            n_hvp_D += 1
+            HDnorm[i - 1] = float(torch.linalg.vector_norm(HD))
+            D = D - h * HD + dloc
+            prev["D"] = D
             if bar is not None:
                 bar.update(1)
+        else:
+            prev["D"] = torch.zeros_like(y)
+        Dnorm[i] = float(torch.linalg.vector_norm(prev["D"]))
+        if i in m_plan:
+            D_at[i] = prev["D"].clone()
         prev["y"], prev["fy"] = y, fy
 
     ngf = _make_field(f, "ngf", h, n, k=None, lanczos_tol=1e-8, lanczos_max_iter=None, seed=seed)
@@ -265,6 +432,7 @@ def certify(
     derr = derr.astype(np.float64)
     info["time_flow"] = time.perf_counter() - t0
     info["nfev_flow"] = nfev
+    info["smoothness"] = smooth_note
     K = min(n_ok, n_gd) - 1
 
     # --- the spectrum (Lanczos) at every s-th flow point; ‖Hg‖ by HVP where asked
@@ -274,7 +442,7 @@ def certify(
     ritz_lo = np.full(steps + 1, np.nan)
     ritz_hi = np.full(steps + 1, np.nan)
     top_vec: dict = {}
-    n_hvp = 0
+    n_hvp = n_hvp_D
     lanczos_ok = True
     v0 = None
     pts = range(K + 1) if local_error == "hvp" else spec_idx
@@ -308,20 +476,28 @@ def certify(
     info["lanczos_converged"] = bool(lanczos_ok)
     ynorm = torch.linalg.vector_norm(torch.nan_to_num(Y), dim=1).cpu().numpy()
 
-    # --- M along the flow and its tube
+    # --- M along the flow and on the GD side of its segments, in tubes of radii on a grid
     t0 = time.perf_counter()
-    m_idx = np.unique(np.linspace(0, K, min(M_samples, K + 1)).round().astype(int)) if K >= 0 else np.array([0])
-    m_points = [Y[j] for j in m_idx]
+    m_idx = np.array(sorted(j for j in m_plan if j <= K and j in D_at)) if K >= 0 else np.array([0])
+    if m_idx.size == 0:
+        m_idx = np.array([0])
+    m_points = [Y[j] for j in m_idx] + [Y[j] + D_at[j].to(dtype) for j in m_idx if j in D_at]
     m_dirs = [top_vec.get(int(j)) for j in m_idx]
+    m_dirs = m_dirs + m_dirs[: len(m_points) - len(m_dirs)]
     m_cache: dict = {}
+    r0 = 2.0**-26 * (1.0 + float(np.nanmax(ynorm[: K + 1])) if K >= 0 else 1.0)
+
+    def grid(r):
+        return 0.0 if r <= r0 else r0 * _RADIUS_GRID ** math.ceil(math.log(r / r0) / math.log(_RADIUS_GRID))
 
     def M_profile(r):
         if M is not None:
             return np.full(steps + 1, float(M))
-        key = float(r)
+        key = grid(float(r))
         if key not in m_cache:
-            vals = estimate_hessian_lipschitz(f, m_points, radius=r, directions=m_dirs, iters=M_iters, seed=seed)
-            if r > 0.0:
+            vals = estimate_hessian_lipschitz(f, m_points, radius=key, directions=m_dirs, iters=M_iters, seed=seed)
+            vals = vals.reshape(-1, m_idx.size).max(axis=0) if vals.size > m_idx.size else vals
+            if key > 0.0:
                 vals = np.maximum(vals, M_profile(0.0)[m_idx] / M_safety)
             m_cache[key] = vals
         vals = m_cache[key]
@@ -333,7 +509,7 @@ def certify(
             prof[:] = vals[0]
         return M_safety * prof
 
-    # --- the recursion, r chosen in passes
+    # --- the recursion's ingredients
     dist_y = (torch.linalg.vector_norm(Y[1:] - Y[:-1], dim=1).cpu().numpy() if steps else np.zeros(0))
     cum = np.concatenate([[0.0], np.cumsum(dist_y)])  # arc length along the flow: ‖y_k − y_j‖ ≤ |cum_k − cum_j|
     eps = np.full(steps + 1, np.nan)
@@ -341,82 +517,66 @@ def certify(
         th_norm = torch.linalg.vector_norm(thetas, dim=1).cpu().numpy()
         dth = torch.linalg.vector_norm(thetas[1:] - thetas[:-1], dim=1).cpu().numpy()
         eps[:steps] = 2 * u_round * (th_norm[:-1] + dth)
+    M0 = M_profile(0.0)
+    lam_lo = np.full(steps + 1, np.nan)
+    lam_hi = np.full(steps + 1, np.nan)
+    sidx = np.array(spec_idx)
+    for k in range(K + 1):
+        pos = np.searchsorted(sidx, k)
+        cands = [sidx[min(pos, sidx.size - 1)], sidx[max(pos - 1, 0)]]
+        # Weyl: λ(y_k) ∈ λ(y_j) ± M‖y_k − y_j‖ for each decomposed neighbour j; keep the tighter
+        lo, hi = -math.inf, math.inf
+        for j in cands:
+            dj = abs(cum[k] - cum[j]) * (M0[k] if np.isfinite(M0[k]) else 0.0)
+            lo = max(lo, ritz_lo[j] - dj)
+            hi = min(hi, ritz_hi[j] + dj)
+        lam_lo[k], lam_hi[k] = lo, hi
+    a = np.full(steps + 1, np.nan)
+    ell = np.full(steps + 1, np.nan)
+    for k in range(K):
+        # ‖Φ(ŷ_k) − ŷ_{k+1}‖ of the computed flow points, plus the rounding of forming it
+        ell[k] = ell_direct[k] + 4 * u_round * (ynorm[k] + ynorm[k + 1])
+        a[k] = 2.0 * ell_direct[k] / (h * h)
+        if local_error == "hvp":
+            gs = max(gnorm[k], gnorm[k + 1])
+            lam_abs = max(abs(lam_lo[k]), abs(lam_hi[k]), abs(lam_lo[k + 1]), abs(lam_hi[k + 1]))
+            a[k] = max(a_pt[k], a_pt[k + 1]) + 0.5 * h * (max(M0[k], 0.0) * gs * gs + lam_abs * lam_abs * gs)
+    sb = StepBounds(h, lam_lo[: K + 1], lam_hi[: K + 1], ell[:K], np.nan_to_num(eps[:K], nan=0.0))
+    # D_{k+1} = (I − hH(ŷ_k))D_k + δ̃_k in floats: the rounding of each update, 4u(‖D‖ + h‖HD‖ + ‖δ̃‖)
+    lin = 4 * u_round * (Dnorm[:K] + h * np.nan_to_num(HDnorm[:K]) + np.nan_to_num(dloc_norm[:K]) + Dnorm[1 : K + 1])
+    rec = Recentred(D=None, Dnorm=Dnorm[: K + 1], lin=lin, lam_lo=lam_lo[: K + 1], lam_hi=lam_hi[: K + 1], Mt=None)
 
-    def ingredients(Mk):
-        lam_lo = np.full(steps + 1, np.nan)
-        lam_hi = np.full(steps + 1, np.nan)
-        sidx = np.array(spec_idx)
-        for k in range(K + 1):
-            pos = np.searchsorted(sidx, k)
-            cands = [sidx[min(pos, sidx.size - 1)], sidx[max(pos - 1, 0)]]
-            # Weyl: λ(y_k) ∈ λ(y_j) ± M‖y_k − y_j‖ for each decomposed neighbour j; keep the tighter
-            lo, hi = -math.inf, math.inf
-            for j in cands:
-                dj = abs(cum[k] - cum[j]) * (Mk[k] if np.isfinite(Mk[k]) else 0.0)
-                lo = max(lo, ritz_lo[j] - dj)
-                hi = min(hi, ritz_hi[j] + dj)
-            lam_lo[k], lam_hi[k] = lo, hi
-        a = np.full(steps + 1, np.nan)
-        ell = np.full(steps + 1, np.nan)
-        for k in range(K):
-            # ‖Φ(ŷ_k) − ŷ_{k+1}‖ of the computed flow points, plus the rounding of forming it
-            ell[k] = ell_direct[k] + 4 * u_round * (ynorm[k] + ynorm[k + 1])
-            a[k] = 2.0 * ell_direct[k] / (h * h)
-            if local_error == "hvp":
-                gs = max(gnorm[k], gnorm[k + 1])
-                lam_abs = max(abs(lam_lo[k]), abs(lam_hi[k]), abs(lam_lo[k + 1]), abs(lam_hi[k + 1]))
-                a[k] = max(a_pt[k], a_pt[k + 1]) + 0.5 * h * (max(Mk[k], 0.0) * gs * gs + lam_abs * lam_abs * gs)
-        return lam_lo, lam_hi, a, ell
+    def compute(r, start, stop):
+        Mk = M_profile(r)[start:stop]
+        smooth, why = None, ""
+        if kinked:
+            smooth = np.ones(stop - start, dtype=bool)
+            for k in range(start, stop):
+                rho = Dnorm[k] + r + derr[k]
+                ok, margin, need = margins[k].holds(rho)
+                if not ok:
+                    smooth[k - start] = False
+                    why = why or (f"a ReLU-type unit may change sign within distance {rho:.3g} of the flow (pre-activation "
+                                  f"margin {margin:.3g} ≤ its change bound {need:.3g}): the loss is not smooth there, so "
+                                  "autodiff's ∇³f does not bound the change of the Hessian")
+        return TubeData(M=Mk, smooth=smooth, why=why)
 
-    def run(r):
-        Mk = M_profile(r)
-        lam_lo, lam_hi, a, ell = ingredients(Mk)
-        e, first = _discrete_recursion(h, K, lam_lo, lam_hi, ell, eps, Mk, r)
-        return r, e, first, Mk, lam_lo, lam_hi, a
-
-    scale = 1.0 + float(np.nanmax(ynorm[: K + 1])) if K >= 0 else 1.0
-    rfloor = 1e-12 * scale
-    passes = []
-    if tube_radius is not None:
-        result = run(tube_radius)
-        passes.append((tube_radius, float(np.max(result[1]))))
-    else:
-        res0 = run(0.0)
-        e0max = float(np.max(res0[1]))
-        passes.append((0.0, e0max))
-        proven, last = None, None
-        if math.isfinite(e0max):
-            radii = [max(fac * e0max, rfloor) for fac in _TUBE_FACTORS]
-        else:
-            # the r = 0 recursion itself blows up (the M·e/2 feedback): no tube holds for all steps;
-            # try radii from just above its first steps up to the parameters' scale, keep the tube
-            # that holds longest (a bound valid on a prefix of the run)
-            e0 = res0[1]
-            lo = max(float(e0[min(1, K)]) * 2.0, rfloor)
-            radii = list(np.geomspace(lo, max(scale, 2 * lo), 7))
-        for r in radii:
-            if not (math.isfinite(r) and r <= 1e8 * scale):
-                break
-            res = run(float(r))
-            passes.append((float(r), float(np.max(res[1]))))
-            if res[2] > K:
-                proven = res
-                break
-            if last is None or res[2] > last[2]:
-                last = res
-        result = proven or last or res0
-    r, e, first, Mk, lam_lo, lam_hi, a = result
-    info["passes"] = passes
-    info["M_samples"] = {int(j): float(v) for j, v in zip(m_idx, m_cache.get(float(r), m_cache.get(0.0, np.full(m_idx.size, np.nan))))} if M is None else {}
+    tube = Tube(compute, r_min=r0, K=max(K, 0), r_max=1e8 * (1.0 + float(np.nanmax(ynorm[: K + 1])) if K >= 0 else 1.0))
+    res = discrete_bound(sb, tube, radius=tube_radius, recentred=rec)
+    e, valid = res.e, res.valid
+    Mk = np.where(np.isfinite(res.M), res.M, np.nan)
+    info["tube"] = "adaptive" if tube_radius is None else "fixed"
+    info["tube_radii"] = res.radius
+    info["tube_tried"] = res.tried
+    info["M_samples"] = {int(j): float(v) for j, v in zip(m_idx, m_cache.get(0.0, np.full(m_idx.size, np.nan)))} if M is None else {}
     info["time_tube"] = time.perf_counter() - t0
 
     # --- assemble (as bea.certify)
     bound = np.full(steps + 1, math.inf)
-    valid = min(first, K + 1)
     # e_k bounds GD against the computed flow points ŷ_k; the flow's own error separates those from θ(kh)
     bound[:valid] = e[:valid] + derr[:valid]
-    local_error = np.full(steps + 1, np.nan)
-    local_error[:K] = a[:K]
+    local_err = np.full(steps + 1, np.nan)
+    local_err[:K] = a[:K]
     lips = np.full(steps + 1, np.nan)
     lips[:K] = Mk[:K]
     distance = np.full(steps + 1, np.nan)
@@ -438,10 +598,10 @@ def certify(
     if reasons_flow:
         reasons.append(reasons_flow)
     if valid < K + 1:
-        reasons.append(
-            f"the bound left the tube of radius r = {r:.3g} around the flow at step {valid} "
-            f"(t = {t[valid]:g}, bound {e[valid]:.3g} > r): beyond it the Hessian-Lipschitz constant is not controlled"
-        )
+        reasons.append(res.failure)
+    if info.get("smoothness_unchecked"):
+        reasons.append(f"the loss has ReLU-type activations and the activation pattern could not be checked ({smooth_note}): "
+                       "autodiff's ∇³f misses the jumps of the Hessian, so the bound is not meaningful")
     stab = np.nonzero(h * lam_hi[:valid] >= 2.0)[0]
     if stab.size:
         k = int(stab[0])
@@ -450,8 +610,9 @@ def certify(
             f"t = {t[k]:g} (h > 2/λ_max), so GD does not follow the flow"
         )
     info["time_total"] = time.perf_counter() - t_start
+    r_report = float(tube_radius) if tube_radius is not None else res.max_radius
     return Certificate(
         t=t, bound=bound, distance=distance, distance_error=distance_error, lambda_min=lam_lo, lambda_max=lam_hi,
-        local_error=local_error, hessian_lipschitz=lips, certified=not reasons, reason="; ".join(reasons),
-        mode="discrete", h=h, rigorous=False, tube_radius=float(r), valid_steps=int(valid), info=info,
+        local_error=local_err, hessian_lipschitz=lips, certified=not reasons, reason="; ".join(reasons),
+        mode="discrete", h=h, rigorous=False, tube_radius=r_report, valid_steps=int(valid), info=info,
     )
