@@ -378,18 +378,36 @@ def _hinit(rhs, y0, f0, p, order, hmax, rtol, atol):
     number (‖f0‖ infinite in the weighted norm: a zero component with a vanishing scale) falls back
     to 1e-6·hmax, so the result is always a positive step (the controller then finds the scale).
     """
-    nf = _scaled_norm(f0, y0, rtol, atol)
-    ny = _scaled_norm(y0, y0, rtol, atol)
+    dnf = 0.0
+    dny = 0.0
+    for k in range(y0.shape[0]):
+        sk = atol + rtol * abs(y0[k])
+        dnf += (abs(f0[k]) / sk) ** 2
+        dny += (abs(y0[k]) / sk) ** 2
+    nf = math.sqrt(dnf)
+    ny = math.sqrt(dny)
+    scaled = not (math.isfinite(nf) and math.isfinite(ny))
+    if scaled:  # the squares overflowed: form the norms with the largest term factored out
+        nf = _scaled_norm(f0, y0, rtol, atol)
+        ny = _scaled_norm(y0, y0, rtol, atol)
     if nf <= 1e-5 or ny <= 1e-5:
         h = 1e-6
-    else:
+    elif scaled:
         h = (ny / nf) * 0.01
+    else:
+        h = math.sqrt(dny / dnf) * 0.01
     if not (h > 0.0) or not math.isfinite(h):
         h = 1e-6 * hmax
     h = min(h, hmax)
     y1 = y0 + h * f0
     f1 = rhs(y1, p)
-    d2 = _scaled_norm(f1 - f0, y0, rtol, atol) / h
+    der2 = 0.0
+    for k in range(y0.shape[0]):
+        der2 += (abs(f1[k] - f0[k]) / (atol + rtol * abs(y0[k]))) ** 2
+    d2 = math.sqrt(der2)
+    if not math.isfinite(d2):
+        d2 = _scaled_norm(f1 - f0, y0, rtol, atol)
+    d2 = d2 / h
     if not math.isfinite(d2) or not math.isfinite(nf):
         h1 = h * 1e-3  # the trial point overflowed (or a scale vanished): start small, let the controller grow
     else:
