@@ -32,11 +32,23 @@ Output times
     no interpolation error; the cost is at most one extra (short) step per output interval.  After a
     shortened step the controller resumes from the step it had proposed before shortening.
 
-Failures are never silent
+Failures are never silent, and they come fast
     A trial step whose stages, new state or field at the new state contain a non-finite value is
     rejected and retried with a 10× smaller step; if the step size then underflows the run stops
     with status 3 (divergence) at that time.  Status 2 is a step-size underflow with finite values —
     in practice a finite-time blow-up or extreme stiffness.  Status 1: ``max_steps`` attempted steps.
+    Status 4: the optional magnitude guard ``max_norm`` was exceeded.  Status 5: the run stalled —
+    over two consecutive windows of max(500, max_steps/200) attempted steps the pace projects the
+    end time more than 100× the remaining budget away (a step size pinned by a discontinuity of the
+    field: the fixed-branch principal flow at its cut spent all 10⁶ default steps, ≈ 100 s, before
+    this check; it now stops after 15 000).  Every failure carries its time (``t_fail``, and
+    :class:`bea.IntegrationError`'s ``.t``) and the state reached (``y_last``).
+
+Fields with a history (``on_accept``)
+    A field may depend on constants carried in the state (components with zero derivative) that an
+    ``on_accept(y, p)`` hook rewrites after every accepted step — the principal flow carries the
+    branch of log(1 − hλ) this way (:mod:`bea.flows`).  The hook must not change the field's value
+    at the accepted state (its last stage is reused as the first stage of the next step).
 
 numba and compilation
     ``rhs`` must be a numba ``@njit`` function ``rhs(y, p) -> ndarray`` (y a 1-D array, p a float).

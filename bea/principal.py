@@ -19,7 +19,10 @@ Branch convention: log is the principal branch, log(1 − z) = log|1 − z| + i�
 
 For the flows (:mod:`bea.flows`): :func:`flow_alpha_scalar` / :func:`flow_alpha` — the same values
 on the real axis, the cut moved off it (arg(1 − z) ∈ (−π/2, 3π/2]) and |1 − z| floored at ε so that
-hλ = 1 is finite (:data:`ONE_STEP_FLOOR`).
+hλ = 1 is finite (:data:`ONE_STEP_FLOOR`).  That fixed branch serves single evaluations of the
+field; a PF *trajectory* (:func:`bea.flows.trajectory`) instead continues each log(1 − hλ_i) along
+the path, since on a non-quadratic loss the eigenvalues of the complex state can wind round z = 1
+and cross any fixed cut.
 
 Diagnostics of GD through the PF (Sects. 3–6): :func:`diagnostics` at one point
 (:class:`PFDiagnostics`: eigenvalues, PF Jacobian eigenvalues log(1 − hλ)/h, stability
@@ -354,7 +357,9 @@ def flow_alpha_scalar(z):
       upwards (z = 1 + is, s > 0) instead of along z > 1: once the PF state is complex, the Hessian
       eigenvalues get small imaginary parts of either sign, and with the principal branch the field
       would jump between +iπ and −iπ there.  With this branch it is continuous (analytic) around
-      the whole real axis except at z = 1.
+      the whole real axis except at z = 1.  It is still a fixed cut: an eigenvalue that winds
+      round z = 1 crosses it, which is why :func:`bea.flows.trajectory` continues the branch along
+      the path instead of calling this function.
     * **z = 1**: |1 − z| is floored at :data:`ONE_STEP_FLOOR` (= ε), so α(1) = log ε ≈ −36.04
       instead of −∞ (see :data:`ONE_STEP_FLOOR`).  Values |1 − z| ≥ ε are untouched.
 
