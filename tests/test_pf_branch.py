@@ -149,3 +149,31 @@ def test_eigenvalues_on_different_sheets_cross():
     ours = bea.trajectory(E, [x, y], [u0, 0.7], h, 2, flow="pf", rtol=1e-12)
     _close(ours[:, 0], ref.theta[:, 0], 1e-9)
     _close(ours[:, 1], 0.7 * (1.0 - h * c) ** np.arange(3), 1e-9)
+
+
+a, b = sp.symbols("a b")
+BEALE = (sp.Rational(3, 2) - x + x * y) ** 2 + (sp.Rational(9, 4) - x + x * y**2) ** 2 + (sp.Rational(21, 8) - x + x * y**3) ** 2
+ROSEN = (1 - x) ** 2 + 100 * (y - x**2) ** 2
+TANH_NET = (sum((b * sp.tanh(a * s) - r) ** 2 for s, r in ((-1, -0.5), (0.4, 0.3), (1.2, 0.6))) / 2
+            + (x**2 + y**2) / 10 + x * a / 5 + y * b / 7)
+
+
+@pytest.mark.parametrize(
+    "E,params,theta0,zh,flow",
+    [
+        (BEALE, [x, y], [1.0, 1.0], 1.2, "pf"),  # arg(1 − z) turns by 43 rad in 3 steps
+        (ROSEN, [x, y], [-1.2, 1.0], 2.5, "pf"),
+        (ROSEN, [x, y], [-1.2, 1.0], 2.5, "pf+np"),
+        (TANH_NET, [a, b, x, y], [0.3, 0.8, 0.2, -0.1], 1.9, "pf"),  # eigenvalues within 0.006
+    ],
+    ids=["beale", "rosenbrock", "rosenbrock-np", "tanh-net"],
+)
+def test_classic_losses_against_the_reference(E, params, theta0, zh, flow):
+    """Losses the branch tracking was not written for (Beale, Rosenbrock, a 4-parameter tanh net),
+    3 GD steps at h = zh/λ_max(θ0), winding by more than π: 1e-9 against the reference."""
+    H0 = np.array(sp.hessian(E, params).subs(dict(zip(params, theta0))).evalf().tolist(), dtype=float)
+    h = zh / np.linalg.eigvalsh(H0).max()
+    ref = pf_reference(E, params, theta0, h, 3, nonprincipal=(flow == "pf+np"))
+    assert np.abs(ref.winding).max() > math.pi
+    ours = bea.trajectory(E, params, theta0, h, 3, flow=flow, rtol=1e-12)
+    _close(ours, ref.theta, 1e-9)
