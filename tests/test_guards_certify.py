@@ -4,6 +4,8 @@ closed form (not the certificate's own reference flow)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import mpmath as mp
 import numpy as np
 import pytest
@@ -18,7 +20,9 @@ z = sp.Symbol("z")
 def test_bound_covers_float_gd_that_rounds_to_no_move(steps):
     """E = z²/2 from z0 = 1.5 with h = 6e-17: every exact GD step moves by h·z ≈ 0.45 ulp, so the
     float iterate never moves, and the whole distance to the flow, 1.5(1 − e^{−kh}), is rounding of
-    the float GD steps — the ε_k term of the recursion.  The bound must still cover it."""
+    the float GD steps — the ε_k term of the recursion.  The bound must still cover it, and the
+    reported distance too, whose reference flow (the integrator's float state near 1.5) is off by
+    an ulp or so per step: the reported bound carries that uncertainty."""
     h = 6.0e-17
     assert 1.5 - h * 1.5 == 1.5  # the premise: float GD stands still
     cert = certify(z**2 / 2, [z], [1.5], h, steps, atol=1e-20)
@@ -26,6 +30,7 @@ def test_bound_covers_float_gd_that_rounds_to_no_move(steps):
     k = np.arange(steps + 1)
     exact = -1.5 * np.expm1(-k * h)  # |θ̂_k − θ(kh)| with θ̂_k = 1.5 for every k
     assert np.all(cert.bound >= exact)
+    assert np.all(cert.bound >= cert.distance)
 
 
 # a 1-D cubic whose certificate is exact up to rounding: E'' = 1 + z grows with z, GD stays below the
@@ -97,3 +102,32 @@ def test_a_given_tube_radius_below_the_bound_is_refused():
     assert cut.valid_steps == first
     assert np.all(cut.bound[: cut.valid_steps] <= r)
     assert np.all(np.isinf(cut.bound[cut.valid_steps:]))
+
+
+def test_reported_bound_covers_a_reference_flow_off_by_its_error_estimate(monkeypatch):
+    """``bound`` must cover the *reported* distance, GD against the integrated flow ŷ_k, and not only
+    the distance to the exact flow: ŷ_k may be off by up to its error estimate δ_k (the distance to a
+    100× looser run).  An integrator that is off by b = 1e-9 (inside δ_k, pushing ŷ_k away from GD)
+    is injected; the certificate must still cover the distance it reports.  (The real integrator is
+    far more accurate than δ_k, which is why this needs an injected error.)"""
+    import importlib
+
+    cmod = importlib.import_module("bea.certify")
+    real = cmod.solve
+    b = 1e-9
+
+    def biased(rhs, y0, t, p, *, rtol, **kw):
+        sol = real(rhs, y0, t, p, rtol=rtol, **kw)
+        if rtol in (1e-12, 1e-10) and len(sol.t) > 2:  # the reference flow (tight run) and its loose twin
+            y = sol.y.copy()
+            # GD lies below the flow of z²/2 from z0 = 1: +b moves the reference away from it; the
+            # loose run moved the other way keeps |ŷ − y| = b inside the estimate δ ≈ 2b
+            y[1:] += b if rtol == 1e-12 else -b
+            sol = dataclasses.replace(sol, y=y)
+        return sol
+
+    monkeypatch.setattr(cmod, "solve", biased)
+    cert = certify(z**2 / 2, [z], [1.0], 1e-4, 30)
+    assert cert.certified, cert.reason
+    assert np.all(cert.distance_error[1:] >= b)  # the estimate saw the bias
+    assert np.all(cert.bound >= cert.distance)
