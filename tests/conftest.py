@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, settings
 DEEP_FACTOR = 20
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.register_profile("ci", max_examples=30, derandomize=True, **_COMMON)
-settings.register_profile("dev", max_examples=30, **_COMMON)
+settings.register_profile("dev", max_examples=30, derandomize=False, **_COMMON)  # explicit: Hypothesis
+# derandomizes by default when it detects a CI environment
 settings.register_profile("deep", max_examples=30 * DEEP_FACTOR, derandomize=False, **_COMMON)
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")

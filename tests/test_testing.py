@@ -241,3 +241,17 @@ def test_assert_local_order_on_a_modifying_integrator():
 @given(quadratics(1, h=0.1, regimes=("stable",)))
 def test_quadratics_read_a_float_step_as_its_decimal(q):
     assert q.h == sp.Rational(1, 10)
+
+
+def test_hypothesis_profiles_ci_is_deterministic_and_deep_is_deeper():
+    """tests/conftest.py: the ``ci`` profile is derandomized (a landing never depends on luck), ``deep``
+    draws random examples with a larger budget, and the profile in force is the one
+    HYPOTHESIS_PROFILE (else CI) asks for."""
+    import os
+
+    ci, dev, deep = (settings.get_profile(p) for p in ("ci", "dev", "deep"))
+    assert ci.derandomize and not dev.derandomize and not deep.derandomize
+    assert deep.max_examples >= 10 * ci.max_examples and deep.max_examples >= 500
+    expected = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+    assert settings.default.derandomize == settings.get_profile(expected).derandomize
+    assert settings.default.max_examples == settings.get_profile(expected).max_examples
