@@ -700,6 +700,7 @@ def certify(
             res = theorem1_bound(h, sb.ell, sb.eps, tube, radius=tube_radius)
         info["tube"] = "adaptive" if tube_radius is None else "fixed"
         info["tube_radii"] = res.radius
+        info["tube_need"] = res.need
         info["tube_tried"] = res.tried
         info["tube_evaluations"] = tube.evaluations
         info["local_term"] = sb.ell.copy()

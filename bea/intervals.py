@@ -11,8 +11,9 @@ Rounding
 --------
 IEEE 754 makes +, −, ×, ÷ and √ correctly rounded: the computed result is within half an ulp of the
 exact one, so one ``nextafter`` step outwards (:func:`down`, :func:`up`) gives a guaranteed bound
-(overflow to ±inf and NaN are kept and propagate; consumers treat a non-finite bound as "no
-enclosure"). Exact zeros (the constant 0 of a quadratic's ∇³E) stay exact: they never go through an
+(overflow to ±inf and NaN are kept and propagate: a NaN end point means nothing is known, the whole
+line — :meth:`Iv.sanitize` writes it so, kernels return sanitized values — and consumers treat a
+non-finite bound as "no enclosure"). Exact zeros (the constant 0 of a quadratic's ∇³E) stay exact: they never go through an
 operation.
 Elementary functions have two backends:
 

@@ -214,7 +214,8 @@ class BoundResult:
 
     ``e[k]`` ≥ ‖θ_k − y_k‖ for k < ``valid`` (``valid = K + 1`` when every step is proven; the entries
     from ``valid`` on are inf). ``radius[k]``, ``M[k]``: the tube radius and the Hessian-Lipschitz
-    bound (discrete) used at step k. ``failure``: why the recursion stopped ("" if it did not),
+    bound (discrete) used at step k; ``need[k]``: what the tube had to cover at step k (the bound of
+    the distance, or of the remainder around D_k when re-centred): ``radius[k] ≥ need[k]``. ``failure``: why the recursion stopped ("" if it did not),
     with the numbers. ``tried``: every tube radius whose data were computed.
     """
 
@@ -223,6 +224,7 @@ class BoundResult:
     M: np.ndarray
     valid: int
     failure: str = ""
+    need: np.ndarray | None = None
     tried: list = field(default_factory=list)
     adaptive: bool = True
 
@@ -319,6 +321,7 @@ def discrete_bound(steps: StepBounds, tube: Tube, *, radius: float | None = None
     e[0] = 0.0
     radii = np.full(K, np.nan)
     Ms = np.full(K, np.nan)
+    needs = np.full(K, np.nan)
     comp = steps.componentwise
     n = steps.absP.shape[-1] if comp and K else 1
     Z = np.zeros(n)
@@ -330,6 +333,7 @@ def discrete_bound(steps: StepBounds, tube: Tube, *, radius: float | None = None
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(K):
             need = Wk if rec is not None else ek
+            needs[k] = need
             R, data, i, failure = _choose(tube, k, need, radius)
             if failure:
                 valid = k + 1
@@ -377,7 +381,7 @@ def discrete_bound(steps: StepBounds, tube: Tube, *, radius: float | None = None
                 break
             ek = enext
     e[valid:] = _INF
-    return BoundResult(e, radii, Ms, valid, failure, tube.tried, radius is None)
+    return BoundResult(e, radii, Ms, valid, failure, needs, tube.tried, radius is None)
 
 
 def _grow(h, lam_neg):
@@ -405,7 +409,9 @@ def theorem1_bound(h: float, ell, eps, tube: Tube, *, radius: float | None = Non
         g = _grow(h, float(data.lam_neg[i]))
         return math.isfinite(g) and _up(g * need) <= R, not math.isfinite(g)
 
+    needs = np.full(K, np.nan)
     for k in range(K):
+        needs[k] = ek
         R, data, i, failure = _choose(tube, k, ek, radius, fan_inside if radius is None else None)
         if failure:
             valid = k + 1
@@ -426,4 +432,4 @@ def theorem1_bound(h: float, ell, eps, tube: Tube, *, radius: float | None = Non
             break
         ek = enext
     e[valid:] = _INF
-    return BoundResult(e, radii, Ms, valid, failure, tube.tried, radius is None)
+    return BoundResult(e, radii, Ms, valid, failure, needs, tube.tried, radius is None)

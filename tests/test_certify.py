@@ -334,3 +334,125 @@ def _fit_rate(ts, eta):
 
     model = lambda t, a, k: a - np.log(np.expm1(k * t))  # noqa: E731
     return float(curve_fit(model, ts, np.log(eta), p0=[0.0, 1.0])[0][1])
+
+
+# --------------------------------------------------------------------------------------------------
+# issue #11: the reproducers, the tube that follows the bound, tightness, the summary
+# --------------------------------------------------------------------------------------------------
+
+w1, w2, w3, w4 = sp.symbols("w1:5")
+
+
+def tanh_net4(a=(-1, sp.Rational(-3, 10), sp.Rational(2, 5), sp.Rational(6, 5)),
+              b=(sp.Rational(-1, 2), sp.Rational(1, 10), sp.Rational(3, 10), sp.Rational(3, 5))):
+    """The 4-weight tanh net of issue #11: E = Σ_i (w3 tanh(w1 a_i) + w4 tanh(w2 a_i) − b_i)²/8."""
+    return sum((w3 * sp.tanh(w1 * ai) + w4 * sp.tanh(w2 * ai) - bi) ** 2 for ai, bi in zip(a, b)) / 8
+
+
+REPRODUCERS = [
+    # (name, E, params, theta0, h, steps): before issue #11 the first one was refused at step 1 with an
+    # automatic tube radius of 1.2e-12, the second certified 79× loose
+    ("tanh_net4 h=0.5", tanh_net4(), [w1, w2, w3, w4], [0.1, -0.2, 0.15, 0.05], 0.5, 100),
+    ("depth-3 linear h=0.05", (x * y * z - 1) ** 2 / 2, [x, y, z], [0.3, 0.25, 0.35], 0.05, 100),
+    ("tanh_net4 h=0.1", tanh_net4(), [w1, w2, w3, w4], [0.1, -0.2, 0.15, 0.05], 0.1, 60),
+]
+
+
+@pytest.mark.parametrize("name,E,params,theta0,h,steps", REPRODUCERS, ids=[r[0] for r in REPRODUCERS])
+def test_issue11_reproducers_are_certified_and_tight_against_mpmath(name, E, params, theta0, h, steps):
+    """Protects: the stable runs of issue #11 are certified, every bound dominates the distance of
+    exact-arithmetic GD from the flow computed independently in mpmath (GBS integration, 25 digits),
+    and the bound is within 3× of that distance wherever it is resolved (the issue asks ≤ 20)."""
+    cert = certify(E, params, theta0, h, steps)
+    assert cert.certified, cert.reason
+    exact = mp_distances(E, params, theta0, h, steps, dps=25)
+    assert np.all(cert.bound >= exact), np.min(cert.bound - exact)
+    ok = exact > 1e-10
+    assert np.max(cert.bound[ok] / exact[ok]) <= 3.0
+
+
+def test_tube_that_collapsed_follows_the_bound():
+    """Protects the tube selection of bea.tube: on the run where the old r = 0 pass blew up (so the
+    automatic radius collapsed to 1.2e-12 and the certificate was refused at step 1), every step
+    uses a tube at least as wide as the bound it has to cover (``radius ≥ need``), the radii follow
+    the bound over orders of magnitude instead of one radius for the run, and nothing is left
+    unproven."""
+    E, params, theta0, h, steps = REPRODUCERS[0][1:]
+    cert = certify(E, params, theta0, h, steps)
+    assert cert.certified, cert.reason
+    radius, need = cert.info["tube_radii"], cert.info["tube_need"]
+    assert cert.info["tube"] == "adaptive" and radius.shape == need.shape == (steps,)
+    assert np.all(radius >= need)
+    assert np.nanmax(radius) / np.nanmin(radius) > 100
+    assert cert.valid_steps == steps + 1 and cert.tube_radius == np.nanmax(radius)
+
+
+def test_user_tube_radius_refuses_a_bound_between_r_and_2r():
+    """Protects the tube check of a given radius (issue #17): on a quadratic ∇³E = 0, so the bound does
+    not depend on the radius; with r = 0.7·max(bound) the bound lands between r and 2r and must be
+    refused at the first step it exceeds r, and accepted with r just above it."""
+    E, theta0, h, steps = (x**2 + 3 * y**2 + x * y) / 2, [1.0, 0.5], 0.1, 30
+    ref = certify(E, [x, y], theta0, h, steps, tube_radius=10.0)
+    assert ref.certified
+    top = float(np.max(ref.bound))
+    cut = certify(E, [x, y], theta0, h, steps, tube_radius=0.7 * top)
+    assert not cut.certified and "tube of radius" in cut.reason
+    first = int(np.argmax(ref.bound > 0.7 * top))
+    assert cut.valid_steps == first and np.all(np.isinf(cut.bound[first:]))
+    assert np.all(ref.bound[first:] < 2 * 0.7 * top)  # the premise: the bound is below 2r
+    ok = certify(E, [x, y], theta0, h, steps, tube_radius=1.01 * top)
+    assert ok.certified and np.allclose(ok.bound, ref.bound)
+
+
+@st.composite
+def tanh_net_problems(draw):
+    """The family of the issue #11 net: random data a, b (quarters), start and step."""
+    q = st.integers(-6, 6).map(lambda v: sp.Rational(v, 4))
+    a = draw(st.lists(q.filter(lambda v: v != 0), min_size=2, max_size=4))
+    b = draw(st.lists(q, min_size=len(a), max_size=len(a)))
+    theta0 = draw(st.lists(st.integers(-40, 40).map(lambda v: v / 100), min_size=4, max_size=4))
+    h = draw(st.sampled_from([0.1, 0.3, 0.5]))
+    steps = draw(st.integers(1, 6))
+    return tanh_net4(a, b), theta0, h, steps
+
+
+@settings(max_examples=6)
+@given(problem=tanh_net_problems())
+def test_float_bound_dominates_mpmath_distance_on_tanh_nets(problem):
+    """Protects the float-mode certificate on smooth nets: where certified, the bound dominates the
+    exact-arithmetic GD–GF distance computed independently in mpmath."""
+    E, theta0, h, steps = problem
+    cert = certify(E, [w1, w2, w3, w4], theta0, h, steps)
+    if not cert.certified:
+        assert cert.reason
+        return
+    exact = mp_distances(E, [w1, w2, w3, w4], theta0, h, steps, dps=25)
+    assert np.all(cert.bound >= exact), (cert.bound - exact)
+
+
+@settings(max_examples=10)
+@given(problem=polynomial_problems(max_steps=10), comp=st.booleans())
+def test_float_bound_dominates_mpmath_distance_on_polynomials(problem, comp):
+    """Protects the float-mode certificate (re-centred remainder, scalar and componentwise
+    recursions): where certified, the bound dominates the exact-arithmetic distance computed in
+    mpmath, on random polynomial losses."""
+    E, theta0, h, steps = problem
+    cert = certify(E, [x, y], theta0, h, steps, componentwise=comp)
+    if not cert.certified:
+        assert cert.reason
+        return
+    exact = mp_distances(E, [x, y], theta0, h, steps)
+    assert np.all(cert.bound >= exact), (cert.bound - exact)
+
+
+def test_summary_reports_tightness_and_a_zero_lipschitz_constant_as_zero():
+    """Protects Certificate.summary: the bound/distance ratio is printed (final, median, max over the
+    resolved steps), and on a quadratic the Hessian-Lipschitz bound prints as 0 (∇³E = 0 exactly),
+    not as the smallest subnormal 4.9e-324 (issue #11)."""
+    cert = certify(x**2 + sp.Rational(1, 100) * y**2, [x, y], [-0.35, -0.2], 0.9, 200)
+    s = cert.summary()
+    assert "M ≤ 0 in the tube" in s and "e-324" not in s
+    assert np.nanmax(cert.hessian_lipschitz) == 0.0
+    r = cert.ratios
+    assert r.size > 0 and np.all(r >= 1.0)
+    assert f"median {np.median(r):.4g}" in s and f"max {np.max(r):.4g}" in s

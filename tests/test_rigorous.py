@@ -233,3 +233,74 @@ def test_integer_power_of_a_wide_ball_is_tight_and_invertible():
     lo, hi = 1 / (1 + 2 * 1.3**2) ** 2, 1 / (1 + 2 * 0.7**2) ** 2
     assert lower(val) <= lo and upper(val) >= hi
     assert upper(val) < 2 * hi and lower(val) > lo / 2
+
+
+# ----------------------------------------------------------------------------------- issue #17 guards
+
+XYZ = sp.symbols("x y z")
+
+
+def _box_samples(center, radius, count, seed):
+    """The corners of the box center ± radius and random points inside it."""
+    rng = np.random.default_rng(seed)
+    c = np.asarray(center, dtype=float)
+    n = c.size
+    corners = np.array(np.meshgrid(*[[-1.0, 1.0]] * n)).reshape(n, -1).T
+    inside = rng.uniform(-1.0, 1.0, size=(count, n))
+    return c + radius * np.concatenate([corners, inside])
+
+
+@pytest.mark.parametrize("backend", ["arb", "intervals"])
+@pytest.mark.parametrize(
+    "E,center,radius",
+    [
+        # H = [[1, z, y], [z, 1, x], [y, x, 0]] at the origin: the midpoint is diagonal, the spread of the
+        # spectrum over the box comes from the off-diagonal entries alone (Gershgorin's radius R)
+        ((XYZ[0] ** 2 + XYZ[1] ** 2) / 2 + XYZ[0] * XYZ[1] * XYZ[2], [0.0, 0.0, 0.0], 0.1),
+        (XYZ[0] ** 4 / 4 - XYZ[0] ** 2 / 2 + XYZ[0] * XYZ[1] * XYZ[2] + XYZ[1] ** 3 / 3 + XYZ[2] ** 2, [0.3, -0.2, 0.5], 0.05),
+    ],
+)
+def test_eig_bounds_enclose_a_brute_force_spectrum_over_the_box(backend, E, center, radius):
+    """Protects the Gershgorin enclosure of the spectrum of an interval Hessian (lower end d − R, upper
+    d + R; issue #17): over the box, λ_min and λ_max of H at its corners and 400 random points
+    (numpy eigvalsh of the float Hessian) lie within the bounds, and the bounds are not vacuous."""
+    from bea.intervals import Iv, box_loss
+    from bea.intervals import eig_bounds as eig_bounds_batch
+
+    loss = compile_loss(E, list(XYZ))
+    if backend == "arb":
+        lo, hi = eig_bounds(interval_loss(loss).hess(make_box(center, radius)))
+    else:
+        lo, hi = (float(v[0]) for v in eig_bounds_batch(box_loss(loss).hess(Iv.ball(np.array([center]), radius))))
+    Hf = sp.lambdify([list(XYZ)], sp.hessian(E, list(XYZ)), "numpy")
+    spec = np.array([np.linalg.eigvalsh(np.array(Hf(p), dtype=float)) for p in _box_samples(center, radius, 400, 1)])
+    assert lo <= spec[:, 0].min() and spec[:, -1].max() <= hi
+    width = spec[:, -1].max() - spec[:, 0].min()
+    assert hi - lo <= 3 * width + 1.0  # tight enough to matter
+
+
+@pytest.mark.parametrize("backend", ["arb", "intervals"])
+def test_t3_norm_matches_the_tensor_built_entry_by_entry(backend):
+    """Protects ‖∇³E‖_F (the Hessian-Lipschitz constant of the certificate; issue #17): at a point,
+    the bound equals the Frobenius norm of the full n×n×n tensor of third derivatives, every entry
+    ∂³E/∂θ_i∂θ_j∂θ_k differentiated by sympy on its own and evaluated in mpmath — so each stored
+    entry must count with the number of its index permutations."""
+    from bea.intervals import Iv, box_loss
+
+    x_, y_, z_ = XYZ
+    E = x_**2 * y_ * z_ + 3 * x_ * y_**2 + y_ * z_**3 / 2 + sp.sin(x_) * z_**2
+    loss = compile_loss(E, list(XYZ))
+    point = [0.7, -0.4, 1.3]
+    with mp.workdps(40):
+        vals = {p: mp.mpf(v) for p, v in zip(XYZ, point)}
+        total = mp.mpf(0)
+        for i in XYZ:
+            for j in XYZ:
+                for k in XYZ:
+                    total += sp.N(sp.diff(E, i, j, k).subs(vals), 40) ** 2
+        exact = float(mp.sqrt(total))
+    if backend == "arb":
+        got = interval_loss(loss).t3_norm(make_box(point))
+    else:
+        got = float(box_loss(loss).t3_norm(Iv.ball(np.array([point]), 0.0))[0])
+    assert exact <= got <= exact * (1 + 1e-12)

@@ -567,6 +567,7 @@ def certify(
     Mk = np.where(np.isfinite(res.M), res.M, np.nan)
     info["tube"] = "adaptive" if tube_radius is None else "fixed"
     info["tube_radii"] = res.radius
+    info["tube_need"] = res.need
     info["tube_tried"] = res.tried
     info["M_samples"] = {int(j): float(v) for j, v in zip(m_idx, m_cache.get(0.0, np.full(m_idx.size, np.nan)))} if M is None else {}
     info["time_tube"] = time.perf_counter() - t0
