@@ -828,9 +828,13 @@ def _check_point(theta, n, name="theta"):
 def pf_field(E, params, theta, h, *, nonprincipal: bool = False) -> np.ndarray:
     r"""The principal-flow field Σ_i α(hλ_i)(gᵀu_i)u_i at θ (real or complex), complex128 (n,).
 
-    With ``nonprincipal=True`` the PF+NP field of Eq. 14 (PF − h²/12 T(g,g)).  Evaluated exactly as
-    :func:`trajectory` does (general path: ``eigh`` for real θ, complex eigendecomposition for
-    complex θ; α with the cut off the real axis and |1 − hλ| floored at ε — module docstring).
+    With ``nonprincipal=True`` the PF+NP field of Eq. 14 (PF − h²/12 T(g,g)).  At a complex θ the
+    analytic matrix function V·diag(α(hλ_i))·V⁻¹g (``eigh`` for real θ, the complex
+    eigendecomposition of the complex symmetric H otherwise), with the fixed branch
+    arg(1 − hλ) ∈ (−π/2, 3π/2] and |1 − hλ| floored at ε: a single evaluation has no path to
+    continue the branch along.  :func:`trajectory` evaluates the same matrix function with each
+    logarithm on the branch continued along the trajectory (module docstring); the two agree
+    wherever that branch is the fixed one (always at a real θ).
     """
     loss = _loss(E, params)
     theta = _check_point(theta, loss.n)

@@ -15,7 +15,8 @@ Part 1 — the same field, the same tolerances, the same end point for every sol
 Part 2 — ``trajectory(..., flow="pf")`` for 200 GD steps:
     a 50-parameter quadratic (constant Hessian: eigendecomposition once, then two mat-vecs per field
     evaluation) and a 10-parameter non-quadratic loss (an eigendecomposition per field evaluation,
-    complex once hλ > 1, branch of log(1 − hλ) continued step by step).  Also the 50-parameter
+    complex once hλ > 1, branch of log(1 − hλ) continued along the path: the argument matrix of
+    log(I − hH) is carried in the state and refreshed after every accepted step).  Also the 50-parameter
     quadratic through the general (per-evaluation eigendecomposition) field, for comparison.
 
 Times are the best of N runs after a first, untimed call; numba compilation (the first call in this
