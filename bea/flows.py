@@ -646,7 +646,7 @@ def _field(loss: CompiledLoss, flow: str, order, general: bool = False):
 #: (no model of GD means anything there, and the Hessian of a polynomial loss overflows soon after)
 MAX_NORM = 1e100
 # default integrator budget of trajectory(): _BUDGET_BASE + _BUDGET_PER_STEP attempted steps per GD step
-_BUDGET_BASE = 10_000
+_BUDGET_BASE = 100_000
 _BUDGET_PER_STEP = 1_000
 
 
@@ -766,7 +766,7 @@ def trajectory(
         the (decoupled) eigen-coordinates of its constant Hessian with pure relative error control,
         so that every eigen-coordinate — even one that GD shrinks to 1e-20 — is accurate to ~rtol
         relative (GD = Re PF component by component, not just up to atol).
-        ``max_steps=None``: 10 000 + 1 000 attempted integrator steps per GD step (a PF needs tens
+        ``max_steps=None``: 100 000 + 1 000 attempted integrator steps per GD step (a PF needs tens
         per GD step); a run whose step size collapses stops early (:func:`bea.integrate.solve`).
 
     Returns
