@@ -215,6 +215,8 @@ class _Jets:
         """b^{a/q} (a/q negative or not an integer) = b^k · u^j with the atom u = b^{−1/q}."""
         a, q = int(e.exp.p), int(e.exp.q)
         base = sp.expand(e.base)
+        if base.free_symbols - set(self.params):  # rational functions of hyperparameters: a normal form
+            base = sp.expand(sp.cancel(base))
         if not build and q % 2 == 0:
             _check_not_a_square(base, self.params, e)
         u = self._atom((base, q), sp.Pow(base, sp.Rational(-1, q), evaluate=False), build)
@@ -889,7 +891,7 @@ def modified_map_with_state(
                 f"ds'/ds = {J.tolist()} has an eigenvalue of modulus {rho:.6g} >= 1 at h = 0: the state update is not "
                 "contracting, so there is no attracting slow manifold (decay parameters must lie in [0, 1))"
             )
-    sigma0 = ((I - J).inv() * S.subs(at_zero).subs(h, 0)).applyfunc(sp.expand)
+    sigma0 = ((I - J).inv() * S.subs(at_zero).subs(h, 0)).applyfunc(lambda e: sp.expand(sp.cancel(e)))
     on = dict(zip(state, sigma0))
     lead = A.subs(on).subs(h, 0).applyfunc(sp.simplify)
     if any(e != 0 for e in lead):
