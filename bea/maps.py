@@ -65,7 +65,7 @@ from sympy.polys.polyerrors import CoercionFailed
 from sympy.polys.rings import PolyRing
 
 from bea.errors import InvalidInputError, InvalidMapError, NoGradientNotationError, NonSmoothMapError
-from bea.symbolic import ModifiedField, non_smooth_functions, step_symbol, validate_loss
+from bea.symbolic import ModifiedField, non_smooth_functions, scalar_expression, step_symbol, validate_loss
 from bea.trees import _check_order
 
 __all__ = ["MapField", "modified_map", "sgd_epoch", "modified_map_with_state", "SHUFFLES"]
@@ -607,14 +607,7 @@ def _expressions(step, what: str) -> list:
     for e in items:
         if isinstance(e, (sp.MatrixBase, list, tuple)):
             raise InvalidMapError(f"{what} must hold scalar expressions, one per parameter; got the entry {e!r}")
-        try:
-            e = sp.sympify(e)
-        except (sp.SympifyError, TypeError):
-            raise InvalidMapError(f"{what}: {e!r} is not a sympy expression") from None
-        if not isinstance(e, sp.Expr) or isinstance(e, sp.core.relational.Relational):
-            raise InvalidMapError(f"{what}: {e!r} is not a scalar expression")
-        if e.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-            raise InvalidMapError(f"{what} contains an infinity or nan: {e}")
+        e = scalar_expression(e, error=InvalidMapError, what=f"each entry of {what}")
         bad = non_smooth_functions(e)
         if bad:
             raise NonSmoothMapError(

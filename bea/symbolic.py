@@ -33,6 +33,7 @@ __all__ = [
     "validate_loss",
     "step_symbol",
     "non_smooth_functions",
+    "scalar_expression",
 ]
 
 _NON_SMOOTH = (
@@ -64,6 +65,19 @@ def non_smooth_functions(expr) -> list[str]:
     return sorted({type(a).__name__ for a in sp.sympify(expr).atoms(*_NON_SMOOTH)})
 
 
+def scalar_expression(e, *, error=InvalidLossError, what: str = "the loss") -> sp.Expr:
+    """``e`` sympified and checked to be a finite scalar expression; otherwise ``error`` naming ``what``."""
+    try:
+        e = sp.sympify(e)
+    except (sp.SympifyError, TypeError):
+        raise error(f"{what} must be a sympy expression, got {e!r}") from None
+    if not isinstance(e, sp.Expr) or isinstance(e, sp.core.relational.Relational):
+        raise error(f"{what} must be a scalar sympy expression, got {type(e).__name__}: {e}")
+    if e.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise error(f"{what} contains an infinity or nan: {e}")
+    return e
+
+
 def validate_loss(E, params) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
     """Check and normalise a loss and its parameters; raise a :class:`bea.BEAError` subclass if bad.
 
@@ -92,14 +106,7 @@ def validate_loss(E, params) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
             f"the loss must be a scalar expression, got a {type(E).__name__} "
             f"(shape {getattr(E, 'shape', len(E) if hasattr(E, '__len__') else '?')})"
         )
-    try:
-        E = sp.sympify(E)
-    except (sp.SympifyError, TypeError):
-        raise InvalidLossError(f"the loss must be a sympy expression, got {E!r}") from None
-    if not isinstance(E, sp.Expr) or isinstance(E, sp.core.relational.Relational):
-        raise InvalidLossError(f"the loss must be a scalar sympy expression, got {type(E).__name__}: {E}")
-    if E.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        raise InvalidLossError(f"the loss contains an infinity or nan: {E}")
+    E = scalar_expression(E)
 
     by_name = {s.name: s for s in E.free_symbols if isinstance(s, sp.Symbol)}
     symbols = []
