@@ -669,9 +669,13 @@ def _pf_continued_trajectory(loss: CompiledLoss, flow, theta0, h, steps, rtol, a
                 max_norm=MAX_NORM, on_accept=accept, on_failure="return")
     if sol.status != 0:
         zs = sol.y_last[n : 2 * n] if sol.y_last is not None else np.full(n, np.nan)
+        hint = ""
+        if sol.status == 3 and sol.y_last is not None and np.all(np.isfinite(sol.y_last)):
+            hint = (" (from a finite state: the field is not finite just beyond it, or no step was short enough to"
+                    " tell the branch of log(1 - h*lambda) - two eigenvalues on different sheets meeting)")
         raise IntegrationError(
             f"flow {flow!r} with h = {h!r} stopped at t = {sol.t_fail!r} (GD step {sol.t_fail / h:.4g}): "
-            f"{sol.message}; h*eigenvalues of the Hessian at the last accepted state: "
+            f"{sol.message}{hint}; h*eigenvalues of the Hessian at the last accepted state: "
             f"{np.array2string(zs, precision=4)}",
             t=float(sol.t_fail),
         )
