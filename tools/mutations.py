@@ -410,7 +410,7 @@ MUTATIONS: list[Mutation] = [
        ),
        "interval times a negative constant keeps the end points in order", unsound=True),
     _m("intervals.add_rounding", "intervals",
-       "return Iv(down(self.lo + olo), up(self.hi + ohi))", "return Iv(self.lo + olo, self.hi + ohi)",
+       "down(self.lo + olo), up(self.hi + ohi)", "self.lo + olo, self.hi + ohi",
        (
            "tests/test_guards_intervals.py::test_sum_is_rounded_outwards",
            "tests/test_intervals.py::test_arithmetic_encloses_exact_results_at_points",
