@@ -1,6 +1,7 @@
 """Command-line interface.
 
     bea derive  EXPR --params x,y --order N [--notation | --latex | --series]
+    bea derive  EXPR --params x,y --order N --optimizer adam --beta1 0.9 --beta2 0.999 --eps 1e-8
     bea series  --order N [--method rk4]
     bea flows   EXPR --params x,y --theta0=-0.35,-0.2 --h 1.05 --steps 5 [--flows ngf,igr,pf] [--plot out.png]
     bea certify EXPR --params x,y --theta0=-0.35,-0.2 --h 0.1 --steps 50 [--mode theorem1] [--rigorous]
@@ -136,6 +137,8 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         _print_series_table(series)
         return 0
     E, params = _loss(args)
+    if args.optimizer is not None:
+        return _derive_optimizer(args, E, params)
     mf = series.evaluate(E, params, simplify=args.simplify)
     if args.notation:
         for k in range(mf.order + 1):
@@ -151,6 +154,72 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         print(f"f_{k} = {mf.gradient_notation(k)}")
         for p, e in zip(mf.params, term):
             print(f"    f_{k}[{p}] = {sp.sstr(e)}")
+    return 0
+
+
+_HYPER = {"m": "--m", "beta1": "--beta1", "beta2": "--beta2", "eps": "--eps"}
+_NEEDS = {"gd": (), "momentum": ("m",), "nesterov": ("m",), "rmsprop": ("beta2", "eps"), "adam": ("beta1", "beta2", "eps")}
+
+
+def _hyper_value(text: str, flag: str):
+    """An exact hyperparameter: a number as a Rational (0.9 -> 9/10, 1e-8 -> 1/100000000, 1/3) or a
+    name as a positive symbol (--beta1 beta1 keeps β₁ symbolic)."""
+    import sympy as sp
+
+    if text.isidentifier():
+        return sp.Symbol(text, positive=True)
+    try:
+        value = sp.Rational(text)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{flag} must be a number (0.9, 1/3, 1e-8) or a symbol name, got {text!r}") from None
+    return value
+
+
+def _derive_optimizer(args, E, params) -> int:
+    """``derive --optimizer NAME``: the modified field of an optimiser (bea.optimizer_field) with exact
+    hyperparameters; the terms are printed as for GD, with the gradient notation where it exists."""
+    import sympy as sp
+
+    from bea.errors import NoGradientNotationError
+    from bea.optimizers import OPTIMIZERS, optimizer_field
+
+    name = args.optimizer.lower()
+    if name not in OPTIMIZERS:
+        raise InvalidInputError(f"unknown --optimizer {args.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+    if args.method != "gd":
+        raise InvalidInputError("--optimizer and --method exclude each other (--method picks a Runge-Kutta method of GF)")
+    given = {k: getattr(args, k) for k in _HYPER if getattr(args, k) is not None}
+    missing = [_HYPER[k] for k in _NEEDS[name] if k not in given]
+    unused = [_HYPER[k] for k in given if k not in _NEEDS[name]]
+    if missing:
+        raise InvalidInputError(f"--optimizer {name} needs {', '.join(missing)} (e.g. --beta1 0.9 --beta2 0.999 --eps 1e-8)")
+    if unused:
+        raise InvalidInputError(f"--optimizer {name} does not take {', '.join(unused)}")
+    if args.bias_correction and name not in ("rmsprop", "adam"):
+        raise InvalidInputError(f"--bias-correction applies to rmsprop and adam, not {name}")
+    hyper = {k: _hyper_value(v, _HYPER[k]) for k, v in given.items()}
+    if args.bias_correction:
+        hyper["bias_correction"] = True
+    with _Elapsed(f"bea derive: {name} to order {args.order}"):
+        mf = optimizer_field(name, E, params, args.order, **hyper)
+    print(f"E = {E}")
+    shown = ", ".join(f"{k} = {v}" for k, v in hyper.items())
+    print(f"params = {', '.join(map(str, params))}; optimizer = {name}" + (f" ({shown})" if shown else ""))
+    if getattr(mf, "kind", None):
+        print(f"kind: {mf.kind}")
+    print("f~ = sum_k h^k f_k (f_k is the coefficient of h^k; the flow is dtheta/dt = f~)")
+    for k, term in enumerate(mf.terms):
+        try:
+            notation = mf.gradient_notation(k)
+        except NoGradientNotationError:
+            notation = None
+        if args.latex:
+            print(f"f_{k} = {sp.latex(term)}")
+            continue
+        print(f"f_{k} = {notation}" if notation else f"f_{k}:")
+        if not args.notation or notation is None:
+            for p, e in zip(mf.params, term):
+                print(f"    f_{k}[{p}] = {sp.sstr(e)}")
     return 0
 
 
@@ -271,6 +340,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--simplify", default="auto", choices=["auto", "expand", "simplify", "none"], help="how terms are simplified"
     )
+    p.add_argument(
+        "--optimizer", metavar="NAME",
+        help="an optimiser instead of GD: momentum, nesterov (need --m), rmsprop (--beta2 --eps), adam "
+        "(--beta1 --beta2 --eps); hyperparameters are exact (0.9 -> 9/10) or symbol names",
+    )
+    p.add_argument("--m", help="momentum of --optimizer momentum|nesterov, e.g. 0.9")
+    p.add_argument("--beta1", help="first-moment decay of --optimizer adam, e.g. 0.9")
+    p.add_argument("--beta2", help="second-moment decay of --optimizer rmsprop|adam, e.g. 0.999")
+    p.add_argument("--eps", help="epsilon of --optimizer rmsprop|adam (inside the square root), e.g. 1e-8")
+    p.add_argument("--bias-correction", action="store_true", help="Adam/RMSProp with bias correction (large-n field)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--notation", action="store_true", help="print only the gradient notation of each term")
     fmt.add_argument("--latex", action="store_true", help="print the terms as LaTeX")

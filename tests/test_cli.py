@@ -227,3 +227,62 @@ def test_certify_shows_progress(capsys, monkeypatch):
     monkeypatch.setenv("BEA_PROGRESS", "0")
     code, _, err = cli(capsys, *args)
     assert code == 0 and err == ""
+
+
+# ----------------------------------------------------------------------------------- derive --optimizer
+def _components(out: str, k: int) -> dict:
+    """{param name: sympy expr} of the printed ``f_k[p] = ...`` lines."""
+    rows = [line.strip() for line in out.splitlines() if line.strip().startswith(f"f_{k}[")]
+    return {r.split("]", 1)[0][len(f"f_{k}["):]: sp.sympify(r.split(" = ", 1)[1]) for r in rows}
+
+
+def test_derive_optimizer_adam_exact_hyperparameters(capsys):
+    """``--optimizer adam --beta1 0.9 --beta2 0.999 --eps 1e-8`` takes the decimals exactly (9/10,
+    999/1000, 10^-8): f_0 is the closed form −g/√(g² + ε) of Adam's slow manifold (v → g²) and f_1 equals
+    bea.optimizer_field with those Rationals."""
+    x, y = sp.symbols("x y")
+    E = x**4 / 4 + x * y + y**2
+    code, out, _ = cli(capsys, "derive", "x**4/4 + x*y + y**2", "--params", "x,y", "--order", "1",
+                       "--optimizer", "adam", "--beta1", "0.9", "--beta2", "0.999", "--eps", "1e-8")
+    assert code == 0 and "beta1 = 9/10" in out and "eps = 1/100000000" in out
+    eps = sp.Rational(1, 10**8)
+    f0 = _components(out, 0)
+    for p in (x, y):
+        g = E.diff(p)
+        assert sp.simplify(f0[str(p)] + g / sp.sqrt(g**2 + eps)) == 0
+    mf = bea.optimizer_field("adam", E, [x, y], 1, beta1=sp.Rational(9, 10), beta2=sp.Rational(999, 1000), eps=eps)
+    f1 = _components(out, 1)
+    pt = {x: sp.Rational(3, 10), y: sp.Rational(-1, 7)}
+    for p, term in zip((x, y), mf.terms[1]):
+        assert sp.N((f1[str(p)] - term).subs(pt), 30) == 0
+
+
+def test_derive_optimizer_symbolic_and_momentum_notation(capsys):
+    """Names keep hyperparameters symbolic (RMSProp f_0 = −g/√(g² + ε)); heavy-ball momentum with
+    --notation prints the B-series notation −g/(1−m) and −(1+m)/(2(1−m)³) H g at m = 1/2."""
+    code, out, _ = cli(capsys, "derive", "x**3", "--params", "x", "--order", "1", "--optimizer", "rmsprop",
+                       "--beta2", "b", "--eps", "e")
+    assert code == 0
+    x, e = sp.Symbol("x"), sp.Symbol("e", positive=True)
+    f0 = _components(out, 0)["x"].subs(sp.Symbol("e"), e)
+    assert sp.simplify(f0 + 3 * x**2 / sp.sqrt(9 * x**4 + e)) == 0
+    code, out, _ = cli(capsys, "derive", "x**2", "--params", "x", "--order", "1", "--optimizer", "momentum",
+                       "--m", "1/2", "--notation")
+    assert code == 0 and out.splitlines()[-2:] == ["f_0 = -2 g", "f_1 = -6 H g"]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (("--optimizer", "lion"), "unknown --optimizer"),
+        (("--optimizer", "adam", "--beta1", "0.9"), "--beta2"),
+        (("--optimizer", "nesterov"), "--m"),
+        (("--optimizer", "momentum", "--m", "0.9", "--eps", "1e-8"), "does not take --eps"),
+        (("--optimizer", "adam", "--beta1", "0.9", "--beta2", "x0.9", "--eps", "1"), "--beta2 must be a number"),
+        (("--optimizer", "momentum", "--m", "0.5", "--method", "rk4"), "exclude each other"),
+        (("--optimizer", "nesterov", "--m", "0.5", "--bias-correction"), "--bias-correction"),
+    ],
+)
+def test_derive_optimizer_bad_input(capsys, extra, needle):
+    code, _, err = cli(capsys, "derive", "x**2", "--params", "x", *extra)
+    one_line_error(code, err, needle)
