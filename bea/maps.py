@@ -478,7 +478,10 @@ class MapField(ModifiedField):
 
     Same attributes as :func:`bea.modified_field`'s result: ``params``, ``h`` (the step size of one
     step), ``order``, ``terms`` (f_0 .. f_order, sympy column Matrices), ``field`` (Σ_k h^k f_k),
-    ``compile()``, ``latex()``, ``truncated()``. In addition:
+    ``compile()``, ``latex()``, ``truncated()`` (the attributes below in addition). Its
+    ``gradient_notation`` raises :class:`bea.NoGradientNotationError`: a general map is not known to
+    be a B-series method in f = −∇E, so there is no loss-independent notation (for GD, Runge–Kutta
+    methods and heavy-ball momentum use :func:`bea.modified_field`, which has one).
 
     Attributes
     ----------
@@ -495,10 +498,6 @@ class MapField(ModifiedField):
         For a map with a state: σ_0, σ_1, ... of the slow manifold s = Σ_j h^j σ_j(θ).
     loss : sympy.Expr or None
         The loss when there is one (the mean of the batch losses for :func:`sgd_epoch`).
-
-    ``gradient_notation`` raises :class:`bea.NoGradientNotationError`: a general map is not known to
-    be a B-series method in f = −∇E, so there is no loss-independent notation (for GD, Runge–Kutta
-    methods and heavy-ball momentum use :func:`bea.modified_field`, which has one).
     """
 
     def __init__(self, params, h, terms, *, loss=None, steps: int = 1, kind: str = "map", state_series=None):
