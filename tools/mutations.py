@@ -86,6 +86,14 @@ T_CERT_FAST = (
 
 MUTATIONS: list[Mutation] = [
     # ============================================================== the ten rows of issue #17
+    # (row17=True; in the order of the issue's table.  Row 1 "certify tube check e_k <= r -> <= 2r"
+    # is tube.radius_half (the check moved to bea/tube.py); rows 2 and 3, "rigorous Gershgorin lower
+    # end d - R -> d" and "||D^3 E||_F multiplicities dropped", are intervals.gershgorin_radius and
+    # intervals.t3_multiplicity (the float-interval backend that certify uses by default now) and
+    # again rigorous.gershgorin_radius / rigorous.t3_multiplicity below (the arb backend,
+    # rigorous=True); rows 4-10: codegen.negative_power, flows.pf_np_continued_12,
+    # integrate.dopri5_error_h, dal.per_parameter_p, torch.lanczos_reorth_once, torch.fd_hvp_vnorm,
+    # torch.per_parameter_cap_p.)
     _m("tube.radius_half", "tube",
        "R, data, i = tube.at_least(need, k)", "R, data, i = tube.at_least(need / 2, k)",
        (*T_CERT_FAST, T_CERT), "tube check e_k <= r relaxed to e_k <= 2r (the tube at step k may be half the bound)",
@@ -426,10 +434,10 @@ MUTATIONS: list[Mutation] = [
        ),
        "midpoint-radius product: |mid A| rad B halved", unsound=True),
     # ============================================================== ball arithmetic (bea/rigorous.py: rigorous=True)
-    _m("rigorous.gershgorin_radius", "rigorous",
+    _m("rigorous.gershgorin_radius", "rigorous",  # issue #17 row 2 in the arb backend
        "lo = min(lo, lower(d - R))", "lo = min(lo, lower(d))",
        (T_RIG, T_CERT), "arb Gershgorin lower end d - R -> d", unsound=True),
-    _m("rigorous.t3_multiplicity", "rigorous",
+    _m("rigorous.t3_multiplicity", "rigorous",  # issue #17 row 3 in the arb backend
        "s += m * a * a", "s += a * a",
        (T_RIG,), "arb ||D^3 E||_F without the multiplicities", unsound=True),
     _m("rigorous.gershgorin_upper", "rigorous",
