@@ -116,6 +116,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import sympy as sp
 from flint import ctx
@@ -146,11 +147,18 @@ __all__ = ["Certificate", "certify", "StepSizeAnswer", "max_step", "MODES"]
 MODES = ("discrete", "theorem1")
 _U = np.finfo(float).eps / 2  # unit roundoff
 TUBE_MIN = 2.0**-26  # the thinnest tube, relative to 1 + |θ0|: thinner ones change M by nothing visible
+TUBE_COARSE = 2.0**-12  # below this radius (relative to 1 + |θ0|) tubes are chosen with a wide margin
 
 
 # --------------------------------------------------------------------------------------------------
 # result objects
 # --------------------------------------------------------------------------------------------------
+
+
+def _nan_extreme(a, fn) -> float:
+    """fn (np.nanmin / np.nanmax) of a, NaN (without numpy's all-NaN warning) when nothing is finite."""
+    a = np.asarray(a, dtype=float)
+    return float(fn(a)) if np.any(~np.isnan(a)) else math.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,8 +213,8 @@ class Certificate:
     @property
     def ratio(self) -> float:
         """bound / distance at the final step (the tightness of the certificate)."""
-        d = self.distance[-1]
-        return float(self.bound[-1] / d) if d > 0 else math.inf
+        b, d = float(self.bound[-1]), float(self.distance[-1])
+        return b / d if d > 0 else math.inf  # python floats: inf / inf is NaN without a warning
 
     @property
     def ratios(self) -> np.ndarray:
@@ -230,7 +238,8 @@ class Certificate:
             f"  final bound     {self.bound[-1]:.6g}",
             f"  final distance  {self.distance[-1]:.6g}",
             f"  {tight}",
-            f"  λ_min along the flow ≥ {np.nanmin(self.lambda_min):.6g}, λ_max ≤ {np.nanmax(self.lambda_max):.6g}",
+            f"  λ_min along the flow ≥ {_nan_extreme(self.lambda_min, np.nanmin):.6g}, "
+            f"λ_max ≤ {_nan_extreme(self.lambda_max, np.nanmax):.6g}",
             f"  tube radius r ≤ {self.tube_radius:.3g}" + (" (following the bound)" if self.info.get("tube") == "adaptive" else ""),
         ]
         if self.mode == "discrete" and np.any(np.isfinite(self.hessian_lipschitz)):
@@ -395,7 +404,8 @@ def _float_step_boxes(rhs, bl, theta0, h, Y, delta, K, rtol, atol, max_halvings=
     ok = np.zeros(K, dtype=bool)
     if K == 0:
         return hull, ok
-    B, _, good = bl.picard(Iv.ball(Y[:K], delta[:K, None]), h)
+    Yb = Iv.ball(Y[: K + 1], delta[: K + 1, None])
+    B, _, good = bl.picard(Yb[:K], h, guess=Yb[:K].hull(Yb[1 : K + 1]))
     hull.lo[good], hull.hi[good] = B.lo[good], B.hi[good]
     ok |= good
     todo = np.nonzero(~ok)[0]
@@ -481,6 +491,30 @@ def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise):
     return sb, a, bases, lam_lo, lam_hi, rec
 
 
+@numba.njit(cache=True)
+def _propagate(A, Tt, dt, h):
+    """D_0 = 0, D_{k+1} = A_k D_k − (h/2)T̃_k[D_k, D_k] + δ̃_k in floats (NaN from the first
+    non-finite one on)."""
+    K, n = dt.shape
+    D = np.zeros((K + 1, n))
+    for k in range(K):
+        finite = True
+        for i in range(n):
+            acc = dt[k, i]
+            for j in range(n):
+                acc += A[k, i, j] * D[k, j]
+                q = 0.0
+                for l in range(n):
+                    q += Tt[k, i, j, l] * D[k, l]
+                acc -= 0.5 * h * q * D[k, j]
+            D[k + 1, i] = acc
+            finite = finite and np.isfinite(acc)
+        if not finite:
+            D[k + 1 :] = np.nan
+            break
+    return D
+
+
 def _recentred(bl, Yb, HY, Dloc, h, K):
     """The second-order linearised error along the flow (module docstring, "re-centred"):
     D_{k+1} = (I − hH̃_k)D_k − (h/2)T̃_k[D_k, D_k] + δ̃_k in floats, with the bounds the remainder
@@ -492,16 +526,11 @@ def _recentred(bl, Yb, HY, Dloc, h, K):
     Tt = bl.t3_tensor(Iv(ent.mid())).lo  # float symmetric tensors T̃_k
     dt = Dloc.mid()
     A = np.eye(n) - h * Hm
-    Dv = np.zeros((K + 1, n))
+    Dv = _propagate(np.ascontiguousarray(A), np.ascontiguousarray(Tt), np.ascontiguousarray(dt), float(h))
     with np.errstate(all="ignore"):
-        for k in range(K):
-            q = np.einsum("ijl,j,l->i", Tt[k], Dv[k], Dv[k])
-            Dv[k + 1] = A[k] @ Dv[k] - (0.5 * h) * q + dt[k]
-            if not np.all(np.isfinite(Dv[k + 1])):
-                Dv[k + 1 :] = np.nan
-                break
         aD = np.abs(Dv[:K])
-        # f_k: the float evaluation of the update against its exact value (γ-bound of every term)
+        # f_k: the float evaluation of the update against its exact value (γ-bound of every term:
+        # each entry is a sum of n + n² products of ≤ 4 factors)
         terms = (np.abs(A) + h * np.abs(Hm)) @ aD[..., None]
         terms = terms[..., 0] + (0.5 * h) * np.einsum("kijl,kj,kl->ki", np.abs(Tt), aD, aD) + np.abs(dt)
         f = up(norm_upper(terms) * (4.0 * (n * n + n + 8) * _U))
@@ -540,7 +569,7 @@ def _discrete_tube(bl, Yb, bases, K, D=None, scale=1.0):
         Dmax = np.max(np.abs(Dk), axis=1)
         Tt = bl.t3_entries(Yb[:K]).mid()
         slack = 4.0 * _U * np.abs(Dk) + 2.0**-1060
-    coarse = 2.0**-10 * scale
+    coarse = 2.0**-7 * scale
 
     def cover(r, start, stop):
         """(boxes, first): the sub-boxes of steps start..stop−1 and where each step's run starts."""
@@ -693,7 +722,7 @@ def certify(
             compute = _discrete_tube(bl, traj.boxes(K + 1), bases, K, None if fixed or rec is None else rec.D, scale)
         else:
             compute = _theorem1_tube(bl, traj.step_hull)
-        tube = Tube(compute, r_min=TUBE_MIN * scale, K=K, r_max=1e8 * scale)
+        tube = Tube(compute, r_min=TUBE_MIN * scale, K=K, r_max=1e8 * scale, coarse=TUBE_COARSE * scale)
         if mode == "discrete":
             res = discrete_bound(sb, tube, radius=tube_radius, recentred=rec)
         else:

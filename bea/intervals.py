@@ -178,7 +178,7 @@ class Iv:
         return self.lo.shape
 
     def __getitem__(self, idx) -> Iv:
-        return Iv(self.lo[idx], self.hi[idx])
+        return _iv(self.lo[idx], self.hi[idx])
 
     def __repr__(self) -> str:
         return f"Iv(lo={self.lo!r}, hi={self.hi!r})"
@@ -219,28 +219,31 @@ class Iv:
 
     def sanitize(self) -> Iv:
         """NaN end points (an undefined operation) replaced by the whole real line."""
-        if not np.isnan(np.sum(self.lo) + np.sum(self.hi)):  # no NaN (nor ±inf mixing): nothing to do
+        with np.errstate(invalid="ignore"):  # inf − inf in the test is NaN on purpose (checked below)
+            clean = not np.isnan(np.sum(self.lo) + np.sum(self.hi))
+        if clean:  # no NaN (nor ±inf mixing): nothing to do
             return self
         bad = np.isnan(self.lo) | np.isnan(self.hi)
         return Iv(np.where(bad, -np.inf, self.lo), np.where(bad, np.inf, self.hi))
 
     # ---- arithmetic
     def __neg__(self) -> Iv:
-        return Iv(-self.hi, -self.lo)
+        return _iv(-self.hi, -self.lo)
 
     def __pos__(self) -> Iv:
         return self
 
     def __add__(self, other) -> Iv:
-        if isinstance(other, np.ndarray):  # float arrays are exact points
-            other = Iv(other)
         if isinstance(other, Iv):
             olo, ohi = other.lo, other.hi
+        elif isinstance(other, np.ndarray):  # float arrays are exact points
+            olo = ohi = other
         elif isinstance(other, (int, float, np.integer, np.floating)):
             olo, ohi = _exact_scalar(other)
         else:
             return NotImplemented
-        return Iv(down(self.lo + olo), up(self.hi + ohi))
+        lo, hi = down(self.lo + olo), up(self.hi + ohi)
+        return _iv(lo, hi) if lo.shape == hi.shape else Iv(lo, hi)
 
     __radd__ = __add__
 
@@ -266,11 +269,13 @@ class Iv:
             other = Iv(other)
         if not isinstance(other, Iv):
             return NotImplemented
-        p1, p2 = self.lo * other.lo, self.lo * other.hi
-        p3, p4 = self.hi * other.lo, self.hi * other.hi
+        with np.errstate(invalid="ignore", over="ignore"):  # 0·inf is NaN: an undefined end point (see
+            # sanitize); an overflow gives ±inf, a valid end once rounded outwards
+            p1, p2 = self.lo * other.lo, self.lo * other.hi
+            p3, p4 = self.hi * other.lo, self.hi * other.hi
         lo = np.minimum(np.minimum(p1, p2), np.minimum(p3, p4))
         hi = np.maximum(np.maximum(p1, p2), np.maximum(p3, p4))
-        return Iv(down(lo), up(hi))
+        return _iv(down(lo), up(hi))
 
     __rmul__ = __mul__
 
@@ -290,6 +295,13 @@ class Iv:
         return NotImplemented
 
 
+def _iv(lo, hi) -> Iv:
+    """An :class:`Iv` from two float arrays of one shape (no checks: for the operations)."""
+    out = object.__new__(Iv)
+    out.lo, out.hi = lo, hi
+    return out
+
+
 def _lift(a) -> Iv:
     return a if isinstance(a, Iv) else Iv(*_exact_scalar(a))
 
@@ -297,7 +309,10 @@ def _lift(a) -> Iv:
 def stack(ivs: Sequence, axis: int = -1) -> Iv:
     """Stack interval arrays (broadcast to a common shape) along a new axis."""
     ivs = [_lift(v) for v in ivs]
-    shape = np.broadcast_shapes(*(v.shape for v in ivs))
+    shapes = {v.shape for v in ivs}
+    if len(shapes) == 1:
+        return _iv(np.stack([v.lo for v in ivs], axis=axis), np.stack([v.hi for v in ivs], axis=axis))
+    shape = np.broadcast_shapes(*shapes)
     lo = np.stack([np.broadcast_to(v.lo, shape) for v in ivs], axis=axis)
     hi = np.stack([np.broadcast_to(v.hi, shape) for v in ivs], axis=axis)
     return Iv(lo, hi)
@@ -342,7 +357,7 @@ def _ipow(a, k: int):
 def _inv(a):
     a = _lift(a)
     bad = (a.lo <= 0) & (a.hi >= 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 1/subnormal = inf: a valid end
         lo = down(1.0 / a.hi)
         hi = up(1.0 / a.lo)
     return Iv(np.where(bad, -np.inf, lo), np.where(bad, np.inf, hi))
@@ -705,7 +720,8 @@ class BoxLoss:
     def _eval(self, name, boxes: Iv) -> list:
         args = [boxes[..., i] for i in range(self.n)]
         batch = boxes.shape[:-1]
-        return [Iv(np.broadcast_to(v.lo, batch), np.broadcast_to(v.hi, batch)) for v in self._kernel(name)(*args)]
+        return [v if v.lo.shape == batch else Iv(np.broadcast_to(v.lo, batch), np.broadcast_to(v.hi, batch))
+                for v in self._kernel(name)(*args)]
 
     def grad(self, boxes: Iv) -> Iv:
         """∇E over each box, shape (..., n)."""
@@ -753,14 +769,18 @@ class BoxLoss:
         mult = np.array(t3_multiplicities(self.n), dtype=float)
         return norm_upper(entries, weights=mult)
 
-    def picard(self, Y: Iv, tau: float, *, iterations: int = 12):
+    def picard(self, Y: Iv, tau: float, *, iterations: int = 12, guess: Iv | None = None):
         """A-priori enclosures of the gradient flow from each box of Y over [0, tau].
 
         Returns ``(B, f, ok)``: boxes B with Y + [0, tau]·(−g(B)) ⊆ B where ``ok`` (so B contains the
-        whole flow, Picard–Lindelöf), f = −g(B), and ``ok`` a boolean per box."""
+        whole flow, Picard–Lindelöf), f = −g(B), and ``ok`` a boolean per box. ``guess``: boxes where
+        the flow is expected (e.g. the hull of the integrated flow at both ends of the step), a start
+        for the iteration — the test is the same, so any guess is safe."""
         T = Iv(0.0, up(tau))  # contains [0, tau]
         f = -self.grad(Y)
         B = Y + T * f
+        if guess is not None:
+            B = B.hull(guess)
         shape = Y.shape[:-1]
         ok = np.zeros(shape, dtype=bool)
         outB, outf = Iv(np.full(Y.shape, -np.inf), np.full(Y.shape, np.inf)), Iv(np.full(Y.shape, -np.inf), np.full(Y.shape, np.inf))

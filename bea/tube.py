@@ -154,14 +154,17 @@ class Tube:
     start..stop−1 (arrays indexed from ``start``). :meth:`at_least` returns, for step k and a bound
     ``need``, data of a radius R ≥ need: a radius already computed for k's window when one lies in
     [need, reuse·need], otherwise a new one, R = max(margin·need, r_min) (the margin lets the next
-    steps of the window reuse it while the bound grows). :meth:`exact` gives the data of one given
+    steps of the window reuse it while the bound grows). Below ``coarse`` a thin tube hardly changes
+    the data, so the margin and the reuse factor are ``coarse_margin`` and 4·``coarse_margin``
+    there (fewer evaluations while the bound is small). :meth:`exact` gives the data of one given
     radius. ``r_max``: no tube beyond it (the recursion stops there).
     """
 
     def __init__(self, compute: Callable[[float, int, int], TubeData], *, r_min: float, K: int,
-                 margin: float = 2.0, reuse: float = 4.0, r_max: float = _INF, window: int = 16):
-        if not (r_min > 0 and margin > 1 and reuse >= margin and window >= 1):
-            raise ValueError("need r_min > 0, margin > 1, reuse >= margin and window >= 1")
+                 margin: float = 1.5, reuse: float = 3.0, r_max: float = _INF, window: int = 32,
+                 coarse: float = 0.0, coarse_margin: float = 8.0):
+        if not (r_min > 0 and margin > 1 and reuse >= margin and window >= 1 and coarse_margin >= margin):
+            raise ValueError("need r_min > 0, margin > 1, reuse >= margin, coarse_margin >= margin and window >= 1")
         self.compute = compute
         self.r_min = float(r_min)
         self.margin = float(margin)
@@ -169,6 +172,8 @@ class Tube:
         self.r_max = float(r_max)
         self.K = int(K)
         self.window = int(window)
+        self.coarse = float(coarse)
+        self.coarse_margin = float(coarse_margin)
         self._cache: dict = {}  # window -> {radius: data}
         self._radii: set = set()
 
@@ -184,11 +189,15 @@ class Tube:
     def at_least(self, need: float, k: int) -> tuple[float, TubeData, int]:
         """(R, data, i) with R ≥ need: the data of the tube of radius R for k's window, at index i."""
         table, start = self._window(k)
-        fits = [r for r in table if need <= r <= self.reuse * max(need, self.r_min)]
+        thin = need < self.coarse
+        margin, reuse = (self.coarse_margin, 4 * self.coarse_margin) if thin else (self.margin, self.reuse)
+        fits = [r for r in table if need <= r <= reuse * max(need, self.r_min)]
         if fits:
             R = min(fits)
             return R, table[R], k - start
-        R = max(self.margin * need, self.r_min)
+        R = max(margin * need, self.r_min)
+        if thin:
+            R = min(R, max(self.coarse, need))
         return R, self._compute(table, start, R), k - start
 
     def exact(self, r: float, k: int) -> tuple[TubeData, int]:
