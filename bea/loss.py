@@ -31,6 +31,17 @@ class CompiledLoss:
         self.expr, self.params = validate_loss(E, params)
         self.n = len(self.params)
 
+    @property
+    def key(self):
+        """A hashable identity of the loss for caches: ``(expr, params)`` (a :class:`bea.data.DataLoss`
+        gives a cheap one that does not unroll the data)."""
+        return (self.expr, self.params)
+
+    @cached_property
+    def is_quadratic(self) -> bool:
+        """Whether E is (at most) quadratic in θ: its Hessian is constant."""
+        return all(not e.free_symbols for e in self.hess_expr)
+
     @cached_property
     def grad_exprs(self) -> list:
         return [sp.diff(self.expr, p) for p in self.params]

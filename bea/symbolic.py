@@ -22,7 +22,7 @@ from typing import Sequence
 
 import sympy as sp
 
-from bea.errors import InvalidLossError, InvalidParamsError, NonSmoothLossError
+from bea.errors import InvalidLossError, InvalidOrderError, InvalidParamsError, NonSmoothLossError
 from bea.series import ModifiedSeries, modified_series
 from bea.trees import LevelSequence, _child_blocks
 
@@ -323,8 +323,25 @@ def _check_simplify(simplify) -> str:
     raise ValueError(f"simplify must be one of {_SIMPLIFY_OPTIONS} (or True/False), got {simplify!r}")
 
 
-def field_from_series(series: ModifiedSeries, E, params, *, simplify="auto", h=None) -> ModifiedField:
-    """Evaluate a loss-independent series on the loss E (see :func:`modified_field`)."""
+def field_from_series(series: ModifiedSeries, E, params=None, *, simplify="auto", h=None) -> ModifiedField:
+    """Evaluate a loss-independent series on the loss E (see :func:`modified_field`).
+
+    E may also be a :class:`bea.loss.CompiledLoss` (its expression is used; ``params`` may be None)
+    or a :class:`bea.data.DataLoss`, whose field is a :class:`bea.data.DataModifiedField` evaluated
+    numerically over the data (no unrolling; its sympy ``terms`` are built lazily)."""
+    from bea.loss import CompiledLoss
+
+    if isinstance(E, CompiledLoss):
+        if params is not None and tuple(params) != E.params:
+            raise InvalidParamsError(f"params {list(params)} differ from the loss's parameters {list(E.params)}")
+        from bea.data import DataLoss, DataModifiedField
+
+        if isinstance(E, DataLoss):
+            _check_simplify(simplify)
+            return DataModifiedField(E, series, step_symbol() if h is None else h)
+        E, params = E.expr, E.params
+    elif params is None:
+        raise InvalidParamsError("params is missing: give the parameter symbols of the loss, e.g. [x, y]")
     E, params = validate_loss(E, params)
     simplify = _check_simplify(simplify)
     h = step_symbol() if h is None else h
@@ -364,7 +381,8 @@ def _sum_pieces(pieces: list, F: "_Differentials") -> sp.Expr:
     return total
 
 
-def modified_field(E, params: Sequence, order: int, method="gd", *, simplify="auto", h=None) -> ModifiedField:
+def modified_field(E, params: Sequence | None = None, order: int | None = None, method="gd", *, simplify="auto",
+                   h=None) -> ModifiedField:
     r"""The modified vector field of ``method`` (gradient descent by default) on the loss E.
 
     GD θ_{k+1} = θ_k − h∇E(θ_k) is matched to O(h^{order+2}) per step by the exact flow of
@@ -373,8 +391,12 @@ def modified_field(E, params: Sequence, order: int, method="gd", *, simplify="au
 
     Parameters
     ----------
-    E : scalar sympy expression (or string) — the loss
-    params : sequence of sympy Symbols — the parameters θ, in this order
+    E : scalar sympy expression (or string) — the loss; or a :class:`bea.data.DataLoss`
+        (:func:`bea.data_loss`, a mean over data): then the result is a
+        :class:`bea.data.DataModifiedField` whose ``compile()`` loops over the data and whose sympy
+        ``terms`` are built lazily from the unrolled mean (small data sets only)
+    params : sequence of sympy Symbols — the parameters θ, in this order (may be omitted for a
+        DataLoss or CompiledLoss, which carry their own)
     order : int ≥ 0 — the highest power of h kept
     method : ``"gd"`` (explicit Euler), another name from :data:`bea.methods.METHODS`, or a tableau
     simplify : ``"auto"`` (expand polynomial losses, leave others as built), ``"expand"``,
@@ -394,4 +416,8 @@ def modified_field(E, params: Sequence, order: int, method="gd", *, simplify="au
     >>> modified_field(x**2 / 2, [x], order=2).field
     Matrix([[-h**2*x/3 - h*x/2 - x]])
     """
+    if order is None and isinstance(params, int) and not isinstance(params, bool):  # modified_field(loss, 2)
+        params, order = None, params
+    if order is None:
+        raise InvalidOrderError("order is missing: modified_field(E, params, order=k)")
     return modified_series(order, method).evaluate(E, params, simplify=simplify, h=h)
