@@ -66,12 +66,20 @@ def test_branch_is_continuous_at_loose_tolerances(method, rtol):
 )
 def test_pf_matches_the_branch_free_reference_on_generated_losses(c, start, h):
     """Generated losses of the issue-18 family with an eigenvalue winding by more than π: bea's PF
-    and the (θ, z, L)-state reference agree to 1e-9 (relative to max(1, |θ|)) over 2 GD steps."""
+    and the (θ, z, L)-state reference agree to 1e-9 (relative to max(1, |θ|)) over 2 GD steps.
+
+    Only well-posed cases can be judged: the reference at rtol 1e-12 and 1e-13 must agree to 1e-10
+    first. Some flows of this family are so sensitive that no 1e-9 answer exists in float64 (c =
+    (0.75, 1, 0.9375, 0.71875, 0.75), θ0 = (0.846875, 0.5), h = 0.5: z₁ winds by 9.7 rad and the
+    reference itself moves by 0.011 between those tolerances, bea's dopri5/dop853 at rtol 1e-13 land
+    within 0.01 of it)."""
     E = (sp.Float(c[0]) * x**2 / 2 + 2 * sp.Float(c[1]) * y**2 + sp.Float(c[2]) * x**4 / 4
          + sp.Float(0.3 * c[3]) * sp.sin(x * y) + sp.Float(c[4] / 4) * x * y)
     theta0 = [0.8 + start[0], 0.5 + start[1]]
     ref = pf_reference(E, [x, y], theta0, h, 2, consistency_tol=1e-7)
     assume(np.abs(ref.winding).max() > math.pi)
+    tighter = pf_reference(E, [x, y], theta0, h, 2, consistency_tol=1e-7, rtol=1e-13, atol=1e-16)
+    assume(np.abs(tighter.theta - ref.theta).max() <= 1e-10 * max(1.0, float(np.abs(ref.theta).max())))
     ours = bea.trajectory(E, [x, y], theta0, h, 2, flow="pf", rtol=1e-12)
     _close(ours, ref.theta, 1e-9)
 
