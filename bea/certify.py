@@ -123,7 +123,7 @@ from flint import ctx
 
 from bea._checks import check_step, check_steps, check_theta0
 from bea.codegen import compile_exprs
-from bea.errors import InvalidInputError
+from bea.errors import IntegrationError, InvalidInputError, InvalidOrderError, UnknownMethodError
 from bea.integrate import solve
 from bea.intervals import (
     Iv,
@@ -139,12 +139,16 @@ from bea.intervals import (
     up,
 )
 from bea.loss import compile_loss
-from bea.rigorous import enclose_gd, enclose_gf, interval_loss, lower, upper
+from bea.flows import _is_quadratic
+from bea.flows import trajectory as _trajectory
+from bea.rigorous import enclose_field, enclose_gd, enclose_gf, field_interval_loss, interval_loss, lower, upper
 from bea.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
 
-__all__ = ["Certificate", "certify", "StepSizeAnswer", "max_step", "MODES"]
+__all__ = ["Certificate", "certify", "StepSizeAnswer", "max_step", "MODES", "CERTIFIED_FLOWS"]
 
 MODES = ("discrete", "theorem1")
+CERTIFIED_FLOWS = ("ngf", "igr", "third", "bea", "pf")  # the flows certify(flow=...) compares GD with
+_FLOW_ORDER = {"ngf": 0, "igr": 1, "third": 2}
 _U = np.finfo(float).eps / 2  # unit roundoff
 TUBE_MIN = 2.0**-26  # the thinnest tube, relative to 1 + |θ0|: thinner ones change M by nothing visible
 TUBE_COARSE = 2.0**-12  # below this radius (relative to 1 + |θ0|) tubes are chosen with a wide margin
@@ -205,6 +209,14 @@ class Certificate:
     tube_radius: float
     valid_steps: int
     info: dict = field(default_factory=dict)
+    flow: str = "ngf"
+    order: int | None = 0
+
+    @property
+    def flow_name(self) -> str:
+        """The flow the distance is measured to, in words ("gradient flow", "BEA flow of order 3", ...)."""
+        return {"ngf": "gradient flow", "igr": "IGR flow (BEA order 1)", "third": "third-order flow (BEA order 2)",
+                "pf": "principal flow"}.get(self.flow, f"BEA flow of order {self.order}")
 
     @property
     def steps(self) -> int:
@@ -232,7 +244,7 @@ class Certificate:
         tight = (f"bound / distance: final {self.ratio:.4g}, median {np.median(rs):.4g}, max {np.max(rs):.4g} "
                  f"over {rs.size} steps" if rs.size else "bound / distance: no resolved distance")
         lines = [
-            f"bea.certify: {self.mode} bound, {kind}",
+            f"bea.certify: {self.mode} bound, {kind}, GD vs the {self.flow_name}",
             f"  h = {self.h:g}, {self.steps} steps, t = {self.t[-1]:g}",
             f"  {status}",
             f"  final bound     {self.bound[-1]:.6g}",
@@ -269,7 +281,7 @@ class Certificate:
         ax1.semilogy(t[pos], self.distance[pos], "--", label="actual ‖θ_k − θ(kh)‖")
         ax1.set_ylabel("distance")
         title = "certified" if self.certified else f"not certified: {self.reason[:60]}"
-        ax1.set_title(f"GD vs GF, h = {self.h:g} ({title})", fontsize=9)
+        ax1.set_title(f"GD vs {self.flow}, h = {self.h:g} ({title})", fontsize=9)
         ax1.legend(fontsize=8)
         if ax2 is not None:
             ax2.plot(t, self.lambda_min, label="λ_min (lower bound)")
@@ -433,6 +445,114 @@ def _float_step_boxes(rhs, bl, theta0, h, Y, delta, K, rtol, atol, max_halvings=
     return hull, ok
 
 
+def _check_flow(flow, order, mode):
+    """(flow, order) normalised: "igr"/"third" are the BEA flows of order 1/2, "bea" needs ``order``."""
+    if not isinstance(flow, str) or flow not in CERTIFIED_FLOWS:
+        raise UnknownMethodError(f"flow must be one of {CERTIFIED_FLOWS} for bea.certify, got {flow!r}")
+    if flow == "bea":
+        if order is None:
+            raise InvalidOrderError("flow='bea' needs the truncation order: certify(..., flow='bea', order=n)")
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
+            raise InvalidOrderError(f"order must be a non-negative integer, got {order!r}")
+        order = int(order)
+    elif order is not None:
+        raise InvalidInputError(f"order applies only to flow='bea' (flow {flow!r} has a fixed field)")
+    else:
+        order = _FLOW_ORDER.get(flow)
+    if flow != "ngf" and mode != "discrete":
+        raise InvalidInputError(f"mode={mode!r} is the gradient-flow fan of Theorem 1; flow={flow!r} needs mode='discrete'")
+    return flow, order
+
+
+def _flow_points(loss, flow, order, theta0, h, steps, rtol, atol):
+    """The modified flow at t = kh (float64 rows; the PF's real part), the number of finite rows and
+    the failure message ("" if none). A run that fails is repeated up to the last GD time reached."""
+    fl, kw = ("bea", {"order": order}) if flow == "bea" else (flow, {})
+    n = loss.n
+    out = np.full((steps + 1, n), np.nan)
+    try:
+        Y = _trajectory(loss, loss.params, theta0, h, steps, flow=fl, rtol=rtol, atol=atol, **kw)
+        msg = ""
+    except IntegrationError as exc:
+        msg = f"the {flow} flow could not be integrated: {exc}"
+        reach = int(math.floor(exc.t / h)) if exc.t is not None and math.isfinite(exc.t) else 0
+        reach = min(max(reach, 0), steps)
+        try:
+            Y = _trajectory(loss, loss.params, theta0, h, reach, flow=fl, rtol=rtol, atol=atol, **kw) if reach else theta0[None]
+        except IntegrationError:
+            Y = theta0[None]
+    imag = np.zeros(len(Y))
+    if np.iscomplexobj(Y):
+        imag = np.linalg.norm(Y.imag, axis=1)
+        Y = Y.real
+    m = len(Y)
+    out[:m] = Y
+    return out, imag, msg
+
+
+def _pf_check(bl, points, h):
+    """Refuse the PF where its real flow is undefined (h·λ_max ≥ 1 at one of the points)."""
+    pts = points[np.all(np.isfinite(points), axis=1)]
+    if not len(pts):
+        return
+    lam = np.linalg.eigvalsh(_sym(bl.hess(Iv(pts)).mid()))[:, -1]
+    k = int(np.argmax(h * lam))
+    if h * lam[k] >= 1.0:
+        raise InvalidInputError(
+            f"flow='pf' needs h·λ_max < 1 along the flow (for h·λ ≥ 1, log(1 − hλ) is not real and the real "
+            f"principal flow is undefined): h·λ_max = {h * lam[k]:.6g} at t = {k * h:g}; use flow='ngf' or a bea "
+            f"flow, or a step below {1.0 / lam[k]:.6g}")
+
+
+def _sym(H):
+    return 0.5 * (H + np.swapaxes(H, -1, -2))
+
+
+def _modified_trajectory(loss, bl, flow, order, theta0, h, steps, t, rtol, atol, rigorous, taylor_order, prec):
+    """Boxes Y_k ∋ θ̃(kh) of a modified flow (``step_hull`` is None: the discrete recursion only needs
+    the grid points). PF on a quadratic: θ̃(kh) is exact GD (Remark 3.1), enclosed in ball
+    arithmetic; otherwise the float integration padded by its error estimate, or (rigorous) the
+    validated enclosure of the modified field (:func:`bea.rigorous.enclose_field`)."""
+    n = loss.n
+    if flow == "pf":
+        if _is_quadratic(loss):
+            lo, hi = eig_bounds(bl.hess(Iv(theta0[None])))
+            if h * float(hi[0]) >= 1.0:
+                raise InvalidInputError(
+                    f"flow='pf' needs h·λ_max < 1 (the real principal flow is undefined for h·λ ≥ 1): h·λ_max ≤ "
+                    f"{h * float(hi[0]):.6g} on this quadratic; use a step below {1.0 / float(hi[0]):.6g}")
+            c, r, n_ok = enclose_gd(interval_loss(loss), theta0, h, steps, prec=prec)
+            reason = "" if n_ok == steps + 1 else f"the exact GD iterates (= the PF on a quadratic) overflowed at step {n_ok}"
+            return _Trajectory(c, r, None, n_ok, reason, math.nan if not reason else float(t[n_ok]),
+                               {"flow_model": "exact GD (PF of a quadratic)"})
+        if rigorous:
+            raise InvalidInputError(
+                "rigorous=True with flow='pf' is available on quadratic losses only: a validated enclosure of the "
+                "principal flow of a non-quadratic loss needs ball-arithmetic eigen-decompositions of the Hessian "
+                "(the matrix function log(I − hH)/(hH)·g), which bea does not have; use rigorous=False")
+    if rigorous:
+        enc = enclose_field(field_interval_loss(loss, flow, order, h), theta0, h, steps, order=taylor_order, prec=prec)
+        reason = f"the {flow} flow enclosure failed at t = {enc.t_fail:g}: {enc.reason}" if enc.reason else ""
+        return _Trajectory(enc.centers, enc.radii, None, enc.n_ok, reason, enc.t_fail,
+                           {"substeps": enc.substeps, "taylor_order": taylor_order})
+    Y, imag, msg = _flow_points(loss, flow, order, theta0, h, steps, rtol, atol)
+    if flow == "pf":
+        _pf_check(bl, Y, h)
+    loose, limag, _ = _flow_points(loss, flow, order, theta0, h, steps, rtol * 100, atol * 100)
+    with np.errstate(all="ignore"):
+        diff = np.linalg.norm(Y - loose, axis=1) + imag + limag
+    floor = 16 * _U * (1 + np.linalg.norm(np.nan_to_num(Y, nan=0.0, posinf=0.0, neginf=0.0), axis=1)) + atol
+    delta = np.where(np.isfinite(diff), np.maximum(diff, floor), np.inf)
+    finite = np.isfinite(delta)
+    n_ok = int(np.argmin(finite)) if not finite.all() else steps + 1
+    n_ok = max(n_ok, 1)
+    reason, t_fail = "", math.nan
+    if n_ok < steps + 1:
+        reason = msg or f"no error estimate for the integrated {flow} flow at t = {t[n_ok]:g}"
+        t_fail = float(t[n_ok])
+    return _Trajectory(Y, delta, None, n_ok, reason, t_fail, {"flow_model": f"{flow} (dop853, rtol {rtol:g})"})
+
+
 def _rigorous_trajectory(iloss, theta0, h, steps, order, prec):
     enc = enclose_gf(iloss, theta0, h, steps, order=order, prec=prec)
     reason = f"the gradient-flow enclosure failed at t = {enc.t_fail:g}: {enc.reason}" if enc.reason else ""
@@ -453,8 +573,10 @@ def _abs_up(C, R):
     return up(np.abs(C) + R)
 
 
-def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise):
-    """Everything the recursions need that does not depend on the tube (all steps at once)."""
+def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise, gf=True):
+    """Everything the recursions need that does not depend on the tube (all steps at once).
+    ``gf=False`` (a modified flow): no a-priori GF local error, the local error is the enclosure
+    Φ(Y_k) − Y_{k+1} alone (``a`` then holds its norm bound)."""
     n = bl.n
     n_ok = traj.n_ok
     Yb = traj.boxes(n_ok)
@@ -468,12 +590,18 @@ def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise):
     eps = _gd_rounding(bl, thetas, h, K + 1)
     a = np.full(steps + 1, np.nan)
     h2 = float(up(up(h * h) / 2))
-    hull_hg = bl.hg(traj.step_hull[:K]) if K else None
-    if K:
+    hull_hg = bl.hg(traj.step_hull[:K]) if K and gf else None
+    if K and gf:
         a[:K] = norm_upper(hull_hg)
     # the local error itself: Φ(y_k) − φ_h(y_k) ∈ Φ(Y_k) − Y_{k+1}
     D = Yb[:K] - h * bl.grad(Yb[:K]) - Yb[1 : K + 1] if K else None
-    ell = np.minimum(up(h2 * a[:K]), norm_upper(D)) if K else np.zeros(0)
+    if K and gf:
+        ell = np.minimum(up(h2 * a[:K]), norm_upper(D))
+    elif K:
+        ell = norm_upper(D)
+        a[:K] = ell
+    else:
+        ell = np.zeros(0)
     sb = StepBounds(h, lam_lo[: K + 1], lam_hi[: K + 1], ell, eps)
     rec = _recentred(bl, Yb, HY, D, h, K) if mode == "discrete" and K else None
     if comp:
@@ -484,9 +612,12 @@ def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise):
         sb.absP = _abs_up(*similar(nxt, Mm, Mr, right=bases.Q[:K]))
         Dm, Dr = D.mid_rad()
         post = _abs_up(*similar(nxt, Dm[..., None], Dr[..., None]))[..., 0]
-        Gm, Gr = hull_hg.mid_rad()
-        prior = up(h2 * _abs_up(*similar(nxt, Gm[..., None], Gr[..., None]))[..., 0])
-        sb.L = np.minimum(post, prior)
+        if gf:
+            Gm, Gr = hull_hg.mid_rad()
+            prior = up(h2 * _abs_up(*similar(nxt, Gm[..., None], Gr[..., None]))[..., 0])
+            sb.L = np.minimum(post, prior)
+        else:
+            sb.L = post
         sb.rows, sb.nQ, sb.nQinv = bases.inv_rows, bases.norm, bases.inv_norm
     return sb, a, bases, lam_lo, lam_hi, rec
 
@@ -642,6 +773,8 @@ def certify(
     componentwise: bool = True,
     taylor_order: int = 10,
     prec: int = 64,
+    flow: str = "ngf",
+    order: int | None = None,
 ) -> Certificate:
     """Certify ‖θ_k − θ(kh)‖ ≤ bound[k] for gradient descent with step h against gradient flow.
 
@@ -672,6 +805,8 @@ def certify(
     t_start = time.perf_counter()
     if mode not in MODES:
         raise InvalidInputError(f"mode must be one of {MODES}, got {mode!r}")
+    flow, order = _check_flow(flow, order, mode)
+    gf = flow == "ngf"
     if not isinstance(rigorous, (bool, np.bool_)):
         raise InvalidInputError(f"rigorous must be True or False, got {rigorous!r}")
     loss = compile_loss(E, params)
@@ -700,7 +835,10 @@ def certify(
     info["time_gd"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with ctx.workprec(prec):
-        if rigorous:
+        if not gf:
+            traj = _modified_trajectory(loss, bl, flow, order, theta0, h, steps, t, rtol, atol, rigorous,
+                                        taylor_order, prec)
+        elif rigorous:
             traj = _rigorous_trajectory(interval_loss(loss), theta0, h, steps, taylor_order, prec)
         else:
             traj = _float_trajectory(loss, bl, theta0, h, steps, t, rtol, atol)
@@ -711,7 +849,7 @@ def certify(
         t0 = time.perf_counter()
         n_ok = traj.n_ok
         K = min(n_ok, n_gd) - 1  # number of steps the recursion can run
-        sb, a, bases, lam_lo, lam_hi, rec = _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise)
+        sb, a, bases, lam_lo, lam_hi, rec = _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise, gf)
         info["time_boxes"] = time.perf_counter() - t0
 
         # --- the recursion, in a tube that follows the bound (or a given one)
@@ -785,11 +923,13 @@ def certify(
         )
     certified = not reasons
     info["time_total"] = time.perf_counter() - t_start
+    info["flow"], info["order"] = flow, order
     r_report = float(tube_radius) if tube_radius is not None else res.max_radius
     return Certificate(
         t=t, bound=bound, distance=distance, distance_error=derr, lambda_min=lam_lo, lambda_max=lam_hi,
         local_error=local_error, hessian_lipschitz=lips, certified=certified, reason="; ".join(reasons),
         mode=mode, h=h, rigorous=bool(rigorous), tube_radius=r_report, valid_steps=int(valid), info=info,
+        flow=flow, order=order,
     )
 
 
@@ -804,6 +944,8 @@ def max_step(
     rigorous: bool = False,
     max_steps: int = 100_000,
     rel_tol: float = 0.0,
+    flow: str = "ngf",
+    order: int | None = None,
     **certify_kwargs,
 ) -> StepSizeAnswer:
     """The largest step size η = t/k whose certified bound at time t is ≤ tol, and the empirical one.
@@ -816,6 +958,8 @@ def max_step(
     The certified search starts from the empirical k (a certified η is never larger than the
     empirical one when the bound holds). ``rel_tol`` > 0 stops the bisection once the bracket of k is
     within that relative width (fewer certificates; the η returned is still one that passed).
+    ``flow``/``order``: the flow GD is compared with (as in :func:`certify`); a modified flow depends
+    on η, so the empirical criterion integrates it again for every k.
     """
     loss = compile_loss(E, params)
     theta0 = check_theta0(theta0, loss.n)
@@ -824,17 +968,32 @@ def max_step(
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise InvalidInputError(f"max_steps must be a positive integer, got {max_steps!r}")
 
+    order_arg = order
+    flow, order = _check_flow(flow, order, mode)
+
     def cert_ok(k):
-        c = certify(loss, loss.params, theta0, t / k, k, mode=mode, rigorous=rigorous, **certify_kwargs)
+        try:
+            c = certify(loss, loss.params, theta0, t / k, k, mode=mode, rigorous=rigorous, flow=flow, order=order_arg,
+                        **certify_kwargs)
+        except InvalidInputError:  # e.g. the PF at h·λ ≥ 1: no certificate at this step
+            if flow != "pf":
+                raise
+            return False
         return bool(c.certified and c.bound[-1] <= tol)
 
     rhs = _neg_grad_kernel(loss)
-    sol = solve(rhs, theta0, [0.0, t], 0.0, method="dop853", rtol=1e-12, atol=1e-14)
-    y_t = sol.y[-1]
+    if flow == "ngf":
+        sol = solve(rhs, theta0, [0.0, t], 0.0, method="dop853", rtol=1e-12, atol=1e-14)
+        y_t = sol.y[-1]
 
     def emp_ok(k):
         th, n_ok = _gd_float(rhs, theta0, t / k, k)
-        return n_ok == k + 1 and float(np.linalg.norm(th[-1] - y_t)) <= tol
+        if n_ok != k + 1:
+            return False
+        if flow == "ngf":
+            return float(np.linalg.norm(th[-1] - y_t)) <= tol
+        Y, _, msg = _flow_points(loss, flow, order, theta0, t / k, k, 1e-12, 1e-14)
+        return not msg and bool(np.all(np.isfinite(Y[-1]))) and float(np.linalg.norm(th[-1] - Y[-1])) <= tol
 
     ke = _smallest_k(emp_ok, max_steps, 1, rel_tol)
     kc = _smallest_k(cert_ok, max_steps, max(ke, 1), rel_tol)

@@ -73,6 +73,9 @@ __all__ = [
     "FlowEnclosure",
     "enclose_gf",
     "enclose_gd",
+    "FieldIntervalLoss",
+    "field_interval_loss",
+    "enclose_field",
 ]
 
 _INF = math.inf
@@ -600,3 +603,66 @@ def enclose_gd(iloss: IntervalLoss, theta0, h: float, steps: int, *, prec: int =
             c = c_new
             centers[k + 1], radii[k + 1] = c, r
     return centers, radii, steps + 1
+
+
+# --------------------------------------------------------------------------------------------------
+# modified flows θ̇ = f̃(θ) (bea.certify(flow=...))
+# --------------------------------------------------------------------------------------------------
+
+
+class FieldIntervalLoss(IntervalLoss):
+    r"""The ball-arithmetic view of an autonomous field θ̇ = f̃(θ) that :func:`enclose_gf` needs.
+
+    :func:`enclose_gf` uses a loss only through ``grad`` (the field is −grad: Picard test and
+    Taylor-mode coefficients) and ``eig_bounds`` (its growth factor exp(−τ·λ_lo), λ_lo ≤ λ_min(H)
+    over the a-priori box, is the logarithmic norm of the field's Jacobian −H). For a general field
+    with Jacobian J, two flow lines in a convex box B separate at most like exp(τ·μ₂(J)),
+    μ₂(J) = λ_max((J + Jᵀ)/2); so here ``grad`` is −f̃ and ``hess`` is S = −(J + Jᵀ)/2 (λ_min(S) =
+    −μ₂(J)), and :func:`enclose_gf` run on this object encloses the flow of f̃. Nothing else of the
+    loss interface is defined (a KeyError names it)."""
+
+    def __init__(self, loss, field_exprs: Sequence[sp.Expr]):
+        super().__init__(loss)
+        self.field_exprs = [sp.sympify(e) for e in field_exprs]
+        if len(self.field_exprs) != self.n:
+            raise ValueError("the field needs one component per parameter")
+
+    def _kernel(self, name):
+        k = self._kernels.get(name)
+        if k is None:
+            n, P, f = self.n, self.params, self.field_exprs
+            if name == "grad":
+                exprs = [-e for e in f]
+            elif name == "hess":
+                J = [[sp.diff(f[i], P[j]) for j in range(n)] for i in range(n)]
+                exprs = [-(J[i][j] + J[j][i]) / 2 for i in range(n) for j in range(i, n)]
+            else:
+                raise KeyError(f"{name!r} is not defined for a modified field (only grad = −f̃ and hess = −sym Df̃)")
+            k = self._kernels[name] = arb_kernel(exprs, P)
+        return k
+
+
+_FIELDS: dict = {}
+
+
+def field_interval_loss(loss, flow: str, order: int, h: float) -> FieldIntervalLoss:
+    """The (cached) :class:`FieldIntervalLoss` of the BEA field of GD of order ``order`` (``flow``:
+    "igr", "third" or "bea") at the step h, with h entered as the exact rational value of the float."""
+    from bea import modified_field  # lazily: bea.rigorous is imported by bea's package init
+
+    key = (loss.expr, loss.params, int(order), float(h))
+    fl = _FIELDS.get(key)
+    if fl is None:
+        mf = modified_field(loss.expr, list(loss.params), order=int(order))
+        hq = sp.Rational(float(h))  # exact: the same h as the float GD and the float field
+        exprs = [e.subs(mf.h, hq) for e in mf.field]
+        fl = _FIELDS[key] = FieldIntervalLoss(loss, exprs)
+    return fl
+
+
+def enclose_field(fl: FieldIntervalLoss, theta0, h: float, steps: int, *, order: int = 8, prec: int = 64,
+                  max_substeps: int = 4096) -> FlowEnclosure:
+    """Validated enclosure of the flow θ̇ = f̃(θ) of a :class:`FieldIntervalLoss` at t = kh: the
+    Lohner-type method of :func:`enclose_gf` (Picard box, Taylor step with Lagrange remainder,
+    spread by the logarithmic norm of Df̃), see :class:`FieldIntervalLoss`."""
+    return enclose_gf(fl, theta0, h, steps, order=order, prec=prec, max_substeps=max_substeps)
