@@ -196,6 +196,24 @@ class _DALBase(torch.optim.Optimizer):
             )
         return lr
 
+    def _global_step(self, closure, move):
+        """One step at the global drift-adjusted rate of each group: ``move(prm, g, lr, group, gnorm)``
+        updates one parameter in place (DAL: θ ← θ − h g; momentum: through the velocity)."""
+        loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
+        drift_n = _norm(Hg_hat) if gnorm > 0 else math.nan
+        it = iter(grads)
+        lrs = []
+        for group in self.param_groups:
+            lr = self._global_lr(drift_n, group["p"], group["numerator"], gnorm)
+            group["lr"] = lr
+            lrs.append(lr)
+            for prm in group["params"]:
+                if prm.requires_grad:
+                    move(prm, next(it), lr, group, gnorm)
+        self._steps += 1
+        self.last = dict(lr=lrs[0], lrs=lrs, drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss))
+        return loss
+
 
 class DAL(_DALBase):
     r"""Gradient descent with the drift-adjusted learning rate h = numerator/‖Hĝ‖^p (seed 002, Eq. 18–19).
@@ -222,22 +240,11 @@ class DAL(_DALBase):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
-        drift_n = _norm(Hg_hat) if gnorm > 0 else math.nan
-        it = iter(grads)
-        lrs = []
-        for group in self.param_groups:
-            lr = self._global_lr(drift_n, group["p"], group["numerator"], gnorm)
-            group["lr"] = lr
-            lrs.append(lr)
-            for prm in group["params"]:
-                if prm.requires_grad:
-                    g = next(it)
-                    if gnorm > 0:
-                        prm.add_(g, alpha=-lr)
-        self._steps += 1
-        self.last = dict(lr=lrs[0], lrs=lrs, drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss))
-        return loss
+        def move(prm, g, lr, group, gnorm):
+            if gnorm > 0:
+                prm.add_(g, alpha=-lr)
+
+        return self._global_step(closure, move)
 
 
 class MomentumDAL(_DALBase):
@@ -257,29 +264,17 @@ class MomentumDAL(_DALBase):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss, grads, gnorm, Hg_hat = self._grad_and_hg(closure, "unit")
-        drift_n = _norm(Hg_hat) if gnorm > 0 else math.nan
-        it = iter(grads)
-        lrs = []
-        for group in self.param_groups:
-            lr = self._global_lr(drift_n, group["p"], group["numerator"], gnorm)
-            group["lr"] = lr
-            lrs.append(lr)
-            for prm in group["params"]:
-                if not prm.requires_grad:
-                    continue
-                g = next(it)
-                state = self.state[prm]
-                v = state.get("velocity")
-                if v is None:
-                    v = state["velocity"] = torch.zeros_like(prm)
-                v.mul_(group["momentum"])
-                if gnorm > 0:
-                    v.add_(g, alpha=-lr)
-                prm.add_(v)
-        self._steps += 1
-        self.last = dict(lr=lrs[0], lrs=lrs, drift_normalized=drift_n, grad_norm=gnorm, loss=float(loss))
-        return loss
+        def move(prm, g, lr, group, gnorm):
+            state = self.state[prm]
+            v = state.get("velocity")
+            if v is None:
+                v = state["velocity"] = torch.zeros_like(prm)
+            v.mul_(group["momentum"])
+            if gnorm > 0:
+                v.add_(g, alpha=-lr)
+            prm.add_(v)
+
+        return self._global_step(closure, move)
 
 
 class PerParameterDAL(_DALBase):
