@@ -198,3 +198,27 @@ def test_gd_every_keeps_every_rth_iterate():
     with pytest.raises(bea.IntegrationError) as exc:
         bt.gd(lambda t: (t**2).sum(), torch.ones(2), 3.0, 200, every=7)
     assert exc.value.step == 28
+
+
+def test_dense_pf_is_refused_beyond_dense_max_in_flow_field_and_trajectory():
+    """k=None means an n×n Hessian: flow_field and trajectory both refuse it beyond DENSE_MAX
+    parameters, before any Hessian is built, and name the way out (k); at n = DENSE_MAX the field is built."""
+    from bea.torch.flows import DENSE_MAX, flow_field
+
+    def f(t):
+        return (t**2).sum() / 2
+
+    n = DENSE_MAX + 1
+    with pytest.raises(bea.InvalidInputError, match="pass k"):
+        flow_field(f, "pf", 0.1, n=n)
+    with pytest.raises(bea.InvalidInputError, match="pass k"):
+        bea.torch.trajectory(f, torch.zeros(n, dtype=torch.float64), 0.1, 1, flow="pf")
+    with pytest.raises(bea.InvalidInputError, match="positive integer"):
+        flow_field(f, "pf", 0.1, n=3, k=0)
+    F = flow_field(f, "pf", 0.1, n=DENSE_MAX)  # allowed: built lazily, evaluated on a small case below
+    assert callable(F)
+    small = flow_field(f, "pf", 0.1, n=3)
+    theta = torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64)
+    # E = |θ|²/2: H = I, α(h) = log(1 − h)/h on every direction
+    expected = torch.log(torch.tensor(0.9, dtype=torch.float64)) / 0.1 * theta
+    assert torch.allclose(small(theta).real, expected, atol=1e-12)

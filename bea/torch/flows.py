@@ -297,6 +297,18 @@ def _make_field(f, flow, h, n, *, k, lanczos_tol, lanczos_max_iter, seed):
     return pf
 
 
+def _check_k(flow: str, k, n: int) -> None:
+    """k: None or a positive integer; None means the dense Hessian for the PF fields, allowed up to
+    DENSE_MAX parameters."""
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise InvalidInputError(f"k must be a positive integer or None, got {k!r}")
+    if flow in COMPLEX_FLOWS and k is None and n > DENSE_MAX:
+        raise InvalidInputError(
+            f"flow {flow!r} with k=None uses the dense Hessian, allowed for n <= {DENSE_MAX} (n = {n}); "
+            "pass k (the number of leading eigendirections, e.g. k=20)"
+        )
+
+
 def flow_field(f, flow: str, h: float, *, n: int | None = None, k: int | None = None,
                lanczos_tol: float = 1e-8, lanczos_max_iter: int | None = None, seed: int = 0):
     r"""The field ``F(θ)`` of a flow (module table) as a Python callable on tensors.
@@ -308,8 +320,7 @@ def flow_field(f, flow: str, h: float, *, n: int | None = None, k: int | None = 
     h = _check_h(h)
     if flow in ("pf", "pf+np", "flipped") and n is None:
         raise InvalidInputError(f"flow {flow!r} needs n, the number of parameters")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise InvalidInputError(f"k must be a positive integer or None, got {k!r}")
+    _check_k(flow, k, 0 if n is None else n)
     return _make_field(f, flow, h, n, k=k, lanczos_tol=lanczos_tol, lanczos_max_iter=lanczos_max_iter, seed=seed)
 
 
@@ -367,13 +378,7 @@ def trajectory(
     steps = _check_steps(steps)
     _check_f(f, theta)
     n = theta.numel()
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise InvalidInputError(f"k must be a positive integer or None, got {k!r}")
-    if flow in COMPLEX_FLOWS and k is None and n > DENSE_MAX:
-        raise InvalidInputError(
-            f"flow {flow!r} with k=None uses the dense Hessian, allowed for n <= {DENSE_MAX} (n = {n}); "
-            "pass k (the number of leading eigendirections, e.g. k=20)"
-        )
+    _check_k(flow, k, n)
     f64 = theta.dtype == torch.float64
     method = ("dop853" if f64 else "dopri5") if method is None else method
     rtol = (1e-9 if f64 else 1e-5) if rtol is None else rtol
