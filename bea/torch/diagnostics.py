@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from bea import principal as _principal
+from bea._checks import check_step as _check_h
 from bea.errors import InvalidInputError
 from bea.principal import CLASSES, SERIES_RADIUS, classify
 
@@ -219,12 +220,6 @@ class PFDiagnostics:
             f"PFDiagnostics(h={self.h:g}, loss={self.loss:.6g}, lambda_max={self.lambda_max:.6g}, "
             f"sc0={self.sc0:.4g}, drift={self.drift:.4g})"
         )
-
-
-def _check_h(h):
-    if isinstance(h, bool) or not isinstance(h, (int, float)) or not math.isfinite(h) or h <= 0:
-        raise InvalidInputError(f"the step size h must be a positive finite number, got {h!r}")
-    return float(h)
 
 
 def diagnostics(

@@ -53,6 +53,8 @@ import torch
 from torch.func import grad as _func_grad
 from torch.func import grad_and_value
 
+from bea._checks import check_step as _check_h  # the numpy path's validators (bea.torch.certify uses these names)
+from bea._checks import check_steps as _check_steps
 from bea.errors import BEAError, IntegrationError, InvalidInputError, UnknownMethodError
 from bea.torch.diagnostics import flow_alpha
 from bea.torch.integrate import solve
@@ -81,23 +83,6 @@ def _check_flow(flow):
         )
     if not isinstance(flow, str) or flow not in FLOWS:
         raise UnknownMethodError(f"unknown flow {flow!r}; known flows: {', '.join(FLOWS)}")
-
-
-def _check_h(h):
-    if isinstance(h, bool) or not isinstance(h, (int, float)):
-        raise InvalidInputError(f"the step size h must be a real number, got {h!r}")
-    h = float(h)
-    if not math.isfinite(h) or h <= 0:
-        raise InvalidInputError(f"the step size h must be finite and > 0, got {h}")
-    return h
-
-
-def _check_steps(steps):
-    if isinstance(steps, bool) or not isinstance(steps, int):
-        raise InvalidInputError(f"steps must be a non-negative integer, got {steps!r}")
-    if steps < 0:
-        raise InvalidInputError(f"steps must be >= 0, got {steps}")
-    return steps
 
 
 def _check_f(f, theta0):

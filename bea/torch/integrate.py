@@ -23,6 +23,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
 from bea.integrate import METHODS as _NUMBA_METHODS
 from bea.integrate import ERKMethod, Solution
@@ -131,16 +132,6 @@ def _hinit(rhs, y0, f0, order, hmax, rtol, atol):
     return min(100.0 * h, h1, hmax)
 
 
-def _check_positive(name, value):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0.0):
-        raise InvalidInputError(f"{name} must be positive and finite, got {value!r}")
-    return v
-
-
 def solve(
     rhs,
     y0: torch.Tensor,
@@ -193,11 +184,11 @@ def solve(
     if np.any(np.diff(t_arr) <= 0):
         i = int(np.argmax(np.diff(t_arr) <= 0))
         raise InvalidInputError(f"t_eval must be strictly increasing; t_eval[{i}] = {t_arr[i]!r} >= t_eval[{i + 1}] = {t_arr[i + 1]!r}")
-    rtol = _check_positive("rtol", rtol)
-    atol = _check_positive("atol", atol)
+    rtol = check_positive(rtol, "rtol")
+    atol = check_positive(atol, "atol")
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise InvalidInputError(f"max_steps must be a positive integer, got {max_steps!r}")
-    h = 0.0 if first_step is None else _check_positive("first_step", first_step)
+    h = 0.0 if first_step is None else check_positive(first_step, "first_step")
 
     A, b, E = meth.A, meth.b, meth.E
     s = b.shape[0]
