@@ -247,12 +247,20 @@ class DataLoss(CompiledLoss):
             params = list(params)
         except TypeError:
             raise InvalidParamsError(f"params must be a sequence of sympy Symbols, got {params!r}") from None
+        if not params:
+            raise InvalidParamsError("params is empty: give the parameter symbols of the per-sample loss")
         inputs = _check_inputs(inputs, params)
         pnames = {p if isinstance(p, sp.Symbol) else sp.Symbol(p) for p in params}
         overlap = sorted(str(s) for s in inputs if s in pnames)
         if overlap:
             raise InvalidParamsError(f"inputs {overlap} are also in params: a symbol is either a parameter or a data column")
         e = scalar_expression(per_sample, what="the per-sample loss")
+        known = {p.name if isinstance(p, sp.Symbol) else str(p) for p in params + inputs}
+        missing = sorted(str(s) for s in e.free_symbols if getattr(s, "name", None) not in known)
+        if missing:
+            raise InvalidParamsError(
+                f"the per-sample loss depends on {missing}, which are neither params {[str(p) for p in params]} "
+                f"nor inputs {[str(s) for s in inputs]} (substitute numbers for constants)")
         try:
             e, syms = validate_loss(e, params + inputs)
         except InvalidParamsError as exc:
