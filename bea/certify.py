@@ -481,12 +481,10 @@ def _flow_points(loss, flow, order, theta0, h, steps, rtol, atol):
             Y = _trajectory(loss, loss.params, theta0, h, reach, flow=fl, rtol=rtol, atol=atol, **kw) if reach else theta0[None]
         except IntegrationError:
             Y = theta0[None]
-    imag = np.zeros(len(Y))
-    if np.iscomplexobj(Y):
-        imag = np.linalg.norm(Y.imag, axis=1)
-        Y = Y.real
     m = len(Y)
-    out[:m] = Y
+    imag = np.full(steps + 1, np.nan)
+    imag[:m] = np.linalg.norm(Y.imag, axis=1) if np.iscomplexobj(Y) else 0.0
+    out[:m] = Y.real
     return out, imag, msg
 
 
