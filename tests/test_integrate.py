@@ -296,6 +296,42 @@ def test_property_diagonal_flow_at_arbitrary_output_times(y0, times, method):
     np.testing.assert_allclose(sol.y, exact, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("method", METHOD_NAMES)
+@pytest.mark.parametrize(
+    "t_eval",
+    [
+        [0.0, 5e-324],  # the deep-profile falsifying example of the property test above
+        [0.0, 5e-324, 1e-323, 2.0],
+        [1.0, float(np.nextafter(1.0, 2.0))],
+        [3.0, float(np.nextafter(3.0, 4.0)), float(np.nextafter(np.nextafter(3.0, 4.0), 4.0)), 4.0],
+    ],
+    ids=["subnormal", "subnormal-then-normal", "one-ulp", "two-ulps-then-normal"],
+)
+def test_output_times_an_ulp_apart_or_subnormal_are_reached(method, t_eval):
+    """Property: every strictly increasing output grid is landed on, however close its times — a
+    step clipped to the next output time moves t (t < t_out), so it is no step-size underflow, and
+    a subnormal step is not mistaken for one (0.1·h is 0 there).  Checked against the closed form
+    exp((t − t0)·rates)·y0 of the diagonal linear flow."""
+    y0 = np.array([1.0 + 0.5j, 2.0j, -3.0])
+    t_eval = np.array(t_eval)
+    sol = solve(diagonal_rates, y0, t_eval, method=method, rtol=1e-11, atol=1e-12)
+    assert sol.success, sol.message
+    exact = np.exp(np.outer(t_eval - t_eval[0], RATES)) * y0
+    np.testing.assert_allclose(sol.y, exact, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_a_blow_up_between_output_times_is_still_reported(method):
+    """The other side of the output-grid fix: y' = y² from y0 = 1 blows up at t = 1.  Output times
+    just before the pole are reached (1/(1 − t) in closed form), and the run asked to go on to
+    t = 1.5 still stops there (step-size underflow or divergence), not at the next output time."""
+    t_eval = [0.0, 1.0 - 1e-6, float(np.nextafter(1.0 - 1e-6, 2.0)), 1.5]
+    sol = solve(square, [1.0], t_eval, method=method, rtol=1e-12, atol=1e-12, on_failure="return")
+    np.testing.assert_allclose(sol.y[1:3, 0], 1.0 / (1.0 - np.array(t_eval[1:3])), rtol=1e-5)
+    assert not sol.success and sol.status in (2, 3, 5), (sol.status, sol.message)
+    assert 1.0 - 1e-6 < sol.t_fail <= 1.0 + 1e-9 and np.isnan(sol.y[3, 0])
+
+
 def test_output_grid_does_not_change_the_answer():
     y0 = np.array([-1.2, 1.0])
     coarse = solve(rosenbrock_ngf, y0, [0.0, 3.0], rtol=1e-11, atol=1e-13).y[-1]
