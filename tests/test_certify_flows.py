@@ -221,3 +221,43 @@ def test_max_step_per_flow():
             assert not (w.certified and w.bound[-1] <= tol)
         steps[flow] = ans.certified_step
     assert steps["igr"] > 2 * steps["ngf"]
+
+
+@pytest.mark.parametrize("flow", ["igr", "third", "pf"])
+def test_torch_twin_bound_dominates_mp_distance(flow):
+    """Property: bea.torch.certify(flow=...) (HVPs, Lanczos, float mode) bounds the mpmath distance
+    between GD and the same flow on the fixed loss, and agrees with the numpy certificate's distance."""
+    torch = pytest.importorskip("torch")
+    from bea.torch.certify import certify as torch_certify
+
+    def f(t):
+        return t[0] ** 2 / 2 + t[1] ** 2 + t[0] ** 4 / 4 + 0.3 * t[0] * t[1]
+
+    h, steps = 0.1, 12
+    c = torch_certify(f, torch.tensor(TH1, dtype=torch.float64), h, steps, flow=flow)
+    assert c.certified, c.reason
+    assert c.flow == flow
+    exact = mp_distances(E1, [x, y], TH1, h, steps, flow)
+    assert np.all(c.bound >= exact), (c.bound - exact)
+    assert np.allclose(c.distance, exact, rtol=1e-7, atol=1e-12)
+    assert c.bound[-1] <= 1.2 * exact[-1]
+
+
+def test_torch_twin_bad_flow_input():
+    """Property: the torch twin refuses unknown flows, 'bea' (sympy only), k without the PF and the
+    PF where h·λ_max ≥ 1, with bea errors naming the problem."""
+    torch = pytest.importorskip("torch")
+    from bea.torch.certify import certify as torch_certify
+
+    def f(t):
+        return t[0] ** 2 / 2 + t[1] ** 2 + t[0] ** 4 / 4 + 0.3 * t[0] * t[1]
+
+    th = torch.tensor(TH1, dtype=torch.float64)
+    with pytest.raises(UnknownMethodError, match="sympy loss"):
+        torch_certify(f, th, 0.1, 3, flow="bea")
+    with pytest.raises(UnknownMethodError):
+        torch_certify(f, th, 0.1, 3, flow="nope")
+    with pytest.raises(InvalidInputError, match="k applies only"):
+        torch_certify(f, th, 0.1, 3, flow="igr", k=1)
+    with pytest.raises(InvalidInputError, match="h·λ_max < 1"):
+        torch_certify(f, th, 0.6, 3, flow="pf")

@@ -80,14 +80,16 @@ import numpy as np
 import torch
 
 from bea.certify import Certificate
-from bea.errors import InvalidInputError
-from bea.torch.flows import _check_f, _check_h, _check_steps, _gd_run, _make_field
+from bea.errors import InvalidInputError, UnknownMethodError
+from bea.torch.flows import _check_f, _check_h, _check_k, _check_steps, _complex_dtype, _func_grad, _gd_run, _make_field
 from bea.torch.integrate import solve
 from bea.torch.linalg import hvp, hvp_operator, lanczos_operator, tgg
 from bea.torch.loss import FlatLoss, check_theta
 from bea.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound
 
-__all__ = ["certify", "estimate_hessian_lipschitz", "ActivationMargins", "activation_margins"]
+__all__ = ["certify", "estimate_hessian_lipschitz", "ActivationMargins", "activation_margins", "TORCH_CERTIFIED_FLOWS"]
+
+TORCH_CERTIFIED_FLOWS = ("ngf", "igr", "third", "pf")  # flows bea.torch.certify compares GD with
 
 _RADIUS_GRID = 8.0  # M is estimated at radii rounded up to powers of this factor (each once)
 
@@ -282,6 +284,8 @@ def certify(
     local_error: str = "aposteriori",
     progress: bool | None = None,
     seed: int = 0,
+    flow: str = "ngf",
+    k: int | None = None,
 ) -> Certificate:
     r"""Bound ‖θ_k − θ(kh)‖ for GD with step h against gradient flow, for a torch loss (float mode).
 
@@ -307,6 +311,13 @@ def certify(
         2ℓ_k/h² from the computed flow; ``"hvp"``: sup‖H∇f‖ over the step estimated by HVPs at every
         flow point (module docstring).  The bound uses the a-posteriori ℓ_k in both cases.
     progress : tqdm bars (default: steps ≥ 200)
+    flow : the flow GD is compared with: ``"ngf"`` (default), ``"igr"`` (−g − (h/2)Hg, one HVP per
+        field evaluation), ``"third"`` (BEA order 2: two HVPs and a T(g, g)) or ``"pf"`` (the principal
+        flow, Lanczos / dense eigen-decompositions; needs h·λ_max < 1 along the flow, where it is
+        real, otherwise InvalidInputError). The local error Φ(ŷ_k) − ŷ_{k+1} is then formed with one
+        extra gradient per GD step; everything else is unchanged (the propagation is GD's own).
+    k : for ``flow="pf"``: None (dense Hessian, n ≤ DENSE_MAX) or the number of leading eigen-
+        directions (NGF on their complement: the certificate is against that flow)
 
     Returns
     -------
@@ -324,6 +335,12 @@ def certify(
         )
     if mode != "discrete":
         raise InvalidInputError(f"the torch backend implements mode='discrete' only, got {mode!r}")
+    if not isinstance(flow, str) or flow not in TORCH_CERTIFIED_FLOWS:
+        raise UnknownMethodError(
+            f"flow must be one of {TORCH_CERTIFIED_FLOWS} for bea.torch.certify, got {flow!r}"
+            + (" (the order-n BEA flow needs a sympy loss: bea.certify(..., flow='bea', order=n))" if flow == "bea" else ""))
+    if flow != "pf" and k is not None:
+        raise InvalidInputError(f"k applies only to flow='pf', got k={k!r} with flow={flow!r}")
     theta = check_theta(theta0)
     h = _check_h(h)
     steps = _check_steps(steps)
@@ -337,6 +354,8 @@ def certify(
         if isinstance(M, bool) or not isinstance(M, (int, float)) or not math.isfinite(M) or M < 0:
             raise InvalidInputError(f"M must be a non-negative number, got {M!r}")
     n = theta.numel()
+    if flow == "pf":
+        _check_k(flow, k, n)
     dtype, device = theta.dtype, theta.device
     u_round = torch.finfo(dtype).eps / 2
     show = progress if progress is not None else steps >= 200
@@ -381,6 +400,9 @@ def certify(
 
     def on_output(i, t_i, y, fy):
         nonlocal n_hvp_D, kinked, smooth_note
+        if flow != "ngf":  # the field is not GD's −∇f: one gradient for the local error
+            y = y.real if y.is_complex() else y
+            fy = -grad_f(y)
         # fy = −∇f(y): the first stage of the next step, already computed by the integrator
         gnorm[i] = float(torch.linalg.vector_norm(fy))
         if kinked:
@@ -409,27 +431,34 @@ def certify(
             D_at[i] = prev["D"].clone()
         prev["y"], prev["fy"] = y, fy
 
-    ngf = _make_field(f, "ngf", h, n, k=None, lanczos_tol=1e-8, lanczos_max_iter=None, seed=seed)
+    grad_f = _func_grad(f)
+    ngf = _make_field(f, flow, h, n, k=k, lanczos_tol=1e-8, lanczos_max_iter=None, seed=seed)
+    y_start = theta.to(_complex_dtype(theta.dtype)) if flow == "pf" else theta
     try:
-        sol = solve(ngf, theta, t, method=method, rtol=rt, atol=at, on_failure="return", callback=on_output)
+        sol = solve(ngf, y_start, t, method=method, rtol=rt, atol=at, on_failure="return", callback=on_output)
     finally:
         if bar is not None:
             bar.close()
     Y = sol.y
+    imag = np.zeros(steps + 1)
+    if Y.is_complex():  # the PF: real while h·λ < 1 (checked below); its imaginary part counts as error
+        imag = torch.linalg.vector_norm(torch.nan_to_num(Y.imag), dim=1).cpu().numpy()
+        Y = Y.real
     finite = torch.isfinite(Y).all(dim=1)
     n_ok = steps + 1 if bool(finite.all()) else int(torch.argmin(finite.to(torch.int8)))
     nfev = sol.nfev
     floor = (16 * u_round * (1 + torch.linalg.vector_norm(torch.nan_to_num(Y), dim=1)) + at).cpu().numpy()
     if error_estimate == "loose" and steps:
-        loose = solve(ngf, theta, t, method=method, rtol=rt * 100, atol=at * 100, on_failure="return")
-        derr = np.maximum(torch.linalg.vector_norm(Y - loose.y, dim=1).cpu().numpy(), floor)
+        loose = solve(ngf, y_start, t, method=method, rtol=rt * 100, atol=at * 100, on_failure="return")
+        ly = loose.y.real if loose.y.is_complex() else loose.y
+        derr = np.maximum(torch.linalg.vector_norm(Y - ly, dim=1).cpu().numpy(), floor)
         derr = np.where(np.isfinite(derr), derr, np.inf)
         nfev += loose.nfev
     elif error_estimate == "local":
         derr = np.maximum(np.nan_to_num(sol.local_error_sum, nan=np.inf), floor)
     else:
         derr = floor
-    derr = derr.astype(np.float64)
+    derr = (derr + imag).astype(np.float64)
     info["time_flow"] = time.perf_counter() - t0
     info["nfev_flow"] = nfev
     info["smoothness"] = smooth_note
@@ -471,6 +500,15 @@ def certify(
             v0 = spec.vectors[:, 0] + spec.vectors[:, -1]
         n_hvp += op.count
     info["time_spectra"] = time.perf_counter() - t0
+    if flow == "pf":
+        hl = h * ritz_hi[: K + 1]
+        bad_pf = np.nonzero(~(hl < 1.0) & np.isfinite(hl))[0]
+        if bad_pf.size:
+            j = int(bad_pf[0])
+            raise InvalidInputError(
+                f"flow='pf' needs h·λ_max < 1 along the flow (for h·λ ≥ 1, log(1 − hλ) is not real and the real "
+                f"principal flow is undefined): h·λ_max ≈ {hl[j]:.6g} at t = {t[j]:g}; use flow='ngf' or 'igr', "
+                f"or a smaller step")
     info["n_hvp"] = n_hvp
     info["n_spectra"] = len(spec_idx)
     info["lanczos_converged"] = bool(lanczos_ok)
@@ -588,14 +626,15 @@ def certify(
     if n_gd < steps + 1:
         distance[n_gd:] = math.inf
 
+    flow_word = "gradient flow" if flow == "ngf" else f"{flow} flow"
     reasons = []
     if n_gd < steps + 1:
         reasons.append(f"gradient descent diverged at step {n_gd} (t = {t[n_gd]:g})")
     reasons_flow = ""
     if sol.status != 0:
-        reasons_flow = f"the gradient flow could not be integrated: {sol.message}"
+        reasons_flow = f"the {flow_word} could not be integrated: {sol.message}"
     if n_ok < steps + 1 and not reasons_flow:
-        reasons_flow = f"the gradient flow is not finite at t = {t[n_ok]:g}"
+        reasons_flow = f"the {flow_word} is not finite at t = {t[n_ok]:g}"
     if reasons_flow:
         reasons.append(reasons_flow)
     if valid < K + 1:
@@ -616,4 +655,5 @@ def certify(
         t=t, bound=bound, distance=distance, distance_error=distance_error, lambda_min=lam_lo, lambda_max=lam_hi,
         local_error=local_err, hessian_lipschitz=lips, certified=not reasons, reason="; ".join(reasons),
         mode="discrete", h=h, rigorous=False, tube_radius=r_report, valid_steps=int(valid), info=info,
+        flow=flow, order={"ngf": 0, "igr": 1, "third": 2}.get(flow),
     )
