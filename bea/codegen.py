@@ -29,6 +29,7 @@ because a second function costs ~0.1-0.2 s more of compile time.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.util
 import keyword
@@ -54,7 +55,7 @@ from sympy.printing.pycode import AbstractPythonCodePrinter, PythonCodePrinter
 
 from bea.errors import InvalidInputError, InvalidLossError, InvalidParamsError
 
-__all__ = ["compile_exprs", "kernel_source", "cache_dir", "clear_memory_cache", "CODEGEN_VERSION"]
+__all__ = ["compile_exprs", "kernel_source", "cache_dir", "clear_memory_cache", "llvm_available", "CODEGEN_VERSION"]
 
 #: Bump whenever the generated source or the helpers it imports change meaning (part of the key).
 CODEGEN_VERSION = "2"
@@ -431,8 +432,121 @@ def _accept_array_likes(disp, ndim: int):
     return disp
 
 
+# --------------------------------------------------------------------------- LLVM backend (symengine)
+@numba.extending.intrinsic
+def _voidptr(typingctx, addr):
+    """An integer address as a ``void*`` (for ctypes functions called from numba)."""
+    if not isinstance(addr, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
+
+    return types.voidptr(addr), codegen
+
+
+def llvm_available() -> bool:
+    """Whether symengine with its LLVM backend is importable (the ``backend="llvm"`` fast path)."""
+    global _LLVM_OK
+    if _LLVM_OK is None:
+        try:
+            import symengine as se
+
+            x = se.Symbol("x")
+            se.Lambdify([x], [x + 1], backend="llvm")
+            _LLVM_OK = True
+        except Exception:  # noqa: BLE001 - not installed, or built without LLVM
+            _LLVM_OK = False
+    return _LLVM_OK
+
+
+_LLVM_OK = None
+_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _llvm_native(flat, params, scalars):
+    """(ctypes function out, in, user_data; user-data address; keep-alive) of symengine's LLVM code for ``flat``
+    over the inputs (params, scalars), or None when symengine cannot take the expressions."""
+    try:
+        import symengine as se
+
+        args = list(params) + list(scalars)
+        if len({a.name for a in args}) != len(args):
+            return None
+        sargs = [se.Symbol(a.name) for a in args]
+        sexprs = [se.sympify(e) for e in flat]
+        lam = se.Lambdify(sargs, sexprs, backend="llvm", cse=True, real=True)
+        fn, ud = lam.as_ctypes()
+        native = _CFUNC(ctypes.cast(fn, ctypes.c_void_p).value)
+        return native, int(ud.value or 0), (lam, fn, ud)
+    except Exception:  # noqa: BLE001 - unsupported function, symengine error: the numba route serves
+        return None
+
+
+def _llvm_kernel(generic, flat, shape, params, scalars, name):
+    """A numba kernel with the generic one's contract whose float64 path calls symengine's LLVM code (a
+    C call from a small numba wrapper, compiled per process in ~0.2 s instead of numba's seconds for a
+    large body); other dtypes (complex θ, complex scalars) go to the generic numba kernel, compiled on
+    their first use. None when symengine cannot compile the expressions."""
+    got = _llvm_native(flat, params, scalars)
+    if got is None:
+        return None
+    native, ud, keep = got
+    n, ns, m = len(params), len(scalars), len(flat)
+    sargs = "".join(f", s{i}" for i in range(ns))
+    fill = "".join(f"            inp[{n + i}] = s{i}\n" for i in range(ns))
+    real_scalars = " and ".join([f"isinstance(s{i}, (types.Float, types.Integer, types.Boolean))" for i in range(ns)] or ["True"])
+    reshape = "" if len(shape) == 1 else f".reshape({shape})"
+    src = f"""
+def _select(theta{sargs}):
+    pass
+
+
+@overload(_select)
+def _ol_select(theta{sargs}):
+    if (isinstance(theta, types.Array) and theta.ndim == 1 and not isinstance(theta.dtype, types.Complex)
+            and {real_scalars}):
+        def impl(theta{sargs}):
+            if theta.shape[0] != {n}:
+                raise ValueError("{name}: theta must have length {n}")
+            inp = np.empty({n + ns}, dtype=np.float64)
+            for i in range({n}):
+                inp[i] = theta[i]
+{fill}            out = np.empty({m}, dtype=np.float64)
+            native(_voidptr(out.ctypes.data), _voidptr(inp.ctypes.data), _voidptr(ud))
+            return out{reshape}
+        return impl
+    return lambda theta{sargs}: generic(theta{sargs})
+
+
+@njit(error_model="numpy", nogil=True)
+def {name}(theta{sargs}):
+    return _select(theta{sargs})
+
+
+@njit(error_model="numpy", parallel=True)
+def {name}_batch(thetas{sargs}):
+    if thetas.shape[1] != {n}:
+        raise ValueError("{name}_batch: thetas must have shape (k, {n})")
+    k = thetas.shape[0]
+    out = np.empty((k,) + {shape}, dtype=np.float64)
+    for r in prange(k):
+        out[r] = _select(thetas[r]{sargs})
+    return out
+"""
+    env = dict(np=np, types=types, overload=overload, njit=numba.njit, prange=numba.prange, native=native,
+               generic=generic, _voidptr=_voidptr, ud=ud)
+    exec(compile(src, f"<bea.codegen llvm wrapper {name}>", "exec"), env)
+    kern = env[name]
+    batch = env[f"{name}_batch"]
+    kern._bea_keep = keep
+    batch._bea_keep = keep
+    kern.native_source = src
+    return kern, batch
+
+
 # --------------------------------------------------------------------------- public entry point
-def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
+def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel", backend="numba"):
     """Compile sympy expressions into a numba kernel ``kern(theta, *scalars) -> ndarray``.
 
     Parameters
@@ -442,6 +556,13 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
     scalars : sequence of sympy Symbols passed as extra scalar arguments (e.g. the step size h)
     cse : pull out common subexpressions with :func:`sympy.cse` (recommended)
     name : Python name of the generated function
+    backend : ``"numba"`` (default): the generated source compiled by numba (disk-cached machine
+        code). ``"llvm"``: float64 calls go to machine code made by symengine's LLVM backend
+        (``symengine.Lambdify(..., backend="llvm", cse=True)``) through a small numba wrapper — for
+        large expressions ~0.3 s instead of numba's seconds to minutes, compiled once per process
+        (not disk-cached); complex θ or scalars go to the numba kernel of the same source, compiled
+        on first use. ``kern.into`` is always the numba one. Falls back to ``"numba"`` when symengine
+        (with LLVM) is missing or cannot take the expressions. ``"auto"``: ``"llvm"`` when available.
 
     Returns
     -------
@@ -469,8 +590,38 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel"):
     if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
             and name not in _RESERVED and not re.fullmatch(r"_[cps]\d+", name)):
         raise InvalidInputError(f"name must be a Python identifier, got {name!r}")
+    if backend not in ("numba", "llvm", "auto"):
+        raise InvalidInputError(f"backend must be 'numba', 'llvm' or 'auto', got {backend!r}")
+    if backend == "auto":
+        backend = "llvm" if llvm_available() else "numba"
+    if backend == "llvm" and not llvm_available():
+        backend = "numba"
     flat, shape = _flatten(exprs)
     params, scalars = _symbols(params, "params"), _symbols(scalars, "scalars")
+    if backend == "llvm":
+        lkey = (flat, shape, params, scalars, bool(cse), name, "llvm")
+        kern = _MEMORY.get(lkey)
+        if kern is not None:
+            return kern
+        generic = compile_exprs(flat if len(shape) == 1 else exprs, params, scalars, cse=cse, name=name)
+        with _LOCK:
+            kern = _MEMORY.get(lkey)
+            if kern is not None:
+                return kern
+            made = _llvm_kernel(generic, flat, shape, params, scalars, name)
+            if made is None:
+                kern = generic
+            else:
+                kern, batch = made
+                kern = _accept_array_likes(kern, 1)
+                kern.batch = _accept_array_likes(batch, 2)
+                kern.into = generic.into
+                kern.generic = generic
+                for attr in ("source", "cache_key", "path", "from_disk_cache", "params", "scalars", "out_shape"):
+                    setattr(kern, attr, getattr(generic, attr))
+                kern.backend = "llvm"
+            _MEMORY[lkey] = kern
+        return kern
     mem_key = (flat, shape, params, scalars, bool(cse), name)
     kern = _MEMORY.get(mem_key)
     if kern is not None:

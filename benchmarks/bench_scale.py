@@ -169,6 +169,49 @@ def child_unrolled(n: int, N: int, order: int) -> dict:
             "value0": float(val[0])}
 
 
+def tanh_net(weights: int, N: int = 10, seed: int = 0):
+    """A small tanh net written in sympy, the mean over N unrolled points (issue #12's measurement):
+    E = (1/N) Σ_i (Σ_j a_j tanh(w_j x_i) − y_i)², weights = 2 × hidden units."""
+    import numpy as np
+    import sympy as sp
+
+    k = weights // 2
+    a, w = sp.symbols(f"a0:{k}"), sp.symbols(f"w0:{k}")
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=N)
+    E = sum((sum(a[j] * sp.tanh(w[j] * sp.Float(x)) for j in range(k)) - sp.Float(np.sin(x))) ** 2 for x in xs) / N
+    return E, list(a) + list(w)
+
+
+def child_tanh(weights: int, order: int, backend: str) -> dict:
+    import numpy as np
+
+    import bea
+
+    E, params = tanh_net(weights)
+    t0 = time.perf_counter()
+    mf = bea.modified_field(E, params, order=order)
+    field = mf.field
+    t1 = time.perf_counter()
+    kern = mf.compile(backend=backend)
+    theta = np.full(len(params), 0.3)
+    kern(theta, H)
+    t2 = time.perf_counter()
+    return {"weights": weights, "order": order, "backend": backend, "derive_s": t1 - t0, "compile_s": t2 - t1,
+            "build_s": t2 - t0, "call_s": best_time(lambda: kern(theta, H)), "ops": int(sum(e.count_ops() for e in field))}
+
+
+def child_hess(n: int, N: int) -> dict:
+    from bea.data import data_loss
+
+    e, params, inputs, data, theta = make_problem(n, N)
+    t0 = time.perf_counter()
+    loss = data_loss(e, params, inputs, data)
+    loss.hess(theta)
+    build = time.perf_counter() - t0
+    return {"n": n, "N": N, "build_s": build, "call_s": best_time(lambda: loss.hess(theta))}
+
+
 def run_child(args: list[str], cache: str, timeout: float) -> dict:
     env = dict(os.environ, BEA_CACHE_DIR=cache, PYTHONPATH=str(REPO))
     try:
@@ -195,12 +238,17 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--child", nargs="+")
     ap.add_argument("--no-unrolled", action="store_true")
+    ap.add_argument("--sections", help="comma-separated subset of N,n,unrolled,tanh,hess (default: all)")
     a = ap.parse_args()
     if a.child:
         kind, *rest = a.child
         if kind == "build":
             n, N, order, torch_too = map(int, rest)
             print(json.dumps(child_build(n, N, order, bool(torch_too))))
+        elif kind == "tanh":
+            print(json.dumps(child_tanh(int(rest[0]), int(rest[1]), rest[2])))
+        elif kind == "hess":
+            print(json.dumps(child_hess(int(rest[0]), int(rest[1]))))
         else:
             n, N, order = map(int, rest)
             print(json.dumps(child_unrolled(n, N, order)))
@@ -209,43 +257,79 @@ def main() -> None:
     Ns = [500, 5000] if a.quick else [500, 5_000, 50_000]
     ns = [2, 5, 10] if a.quick else [2, 5, 10, 20, 31, 50, 100]
     orders = [1, 2] if a.quick else [1, 2, 3]
-    results = {"vs_N": [], "vs_n": [], "unrolled": []}
+    results = {"vs_N": [], "vs_n": [], "unrolled": [], "tanh": [], "hess": []}
+    ap_sections = set(a.sections.split(",")) if a.sections else {"N", "n", "unrolled", "tanh", "hess"}
 
-    print("## vs N: logistic regression, n = 31; build = data_loss + modified_field + compile + first call")
-    print("| N | order | build cold (s) | build warm (s) | bea call (ms) | torch numeric call (ms) | "
-          "torch.func call (ms) | bea / torch.func | rel. diff |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for order in orders:
-        for N in Ns:
+    if "tanh" in ap_sections:
+        limit = 120 if a.quick else 300
+        print(f"## ordinary sympy loss: tanh net, mean over 10 unrolled points, order 1, cold, limit {limit} s")
+        print("(modified_field + compile() + first call; backend numba = the generated source compiled by numba, "
+              "llvm = symengine's LLVM backend for the float64 path, the default when installed)")
+        print("| weights | ops in field | derive (s) | compile+first, numba (s) | compile+first, llvm (s) | "
+              "call numba (us) | call llvm (us) |")
+        print("|---|---|---|---|---|---|---|")
+        for weights in ([6, 12] if a.quick else [6, 12, 18, 24, 36]):
+            row = {}
+            for backend in ("numba", "llvm"):
+                with tempfile.TemporaryDirectory(prefix="bea-bench-scale-") as cache:
+                    row[backend] = run_child(["tanh", str(weights), "1", backend], cache, limit)
+            results["tanh"].append(row)
+            nb, lv = row["numba"], row["llvm"]
+            cn = fmt(nb["compile_s"]) if "compile_s" in nb else (f"> {limit} (total)" if "timeout_s" in nb else nb.get("error"))
+            cl = fmt(lv["compile_s"]) if "compile_s" in lv else (f"> {limit} (total)" if "timeout_s" in lv else lv.get("error"))
+            print(f"| {weights} | {lv.get('ops', nb.get('ops', '-'))} | {fmt(lv.get('derive_s', nb.get('derive_s')))} | "
+                  f"{cn} | {cl} | {fmt(nb.get('call_s') and 1e3 * nb['call_s'], 'ms')} | "
+                  f"{fmt(lv.get('call_s') and 1e3 * lv['call_s'], 'ms')} |", flush=True)
+        print()
+
+    if "hess" in ap_sections:
+        print("## PF Hessian of a data loss (per-sample n(n+1)/2 kernel summed in the data loop), N = 500, cold")
+        print("| n | build + first call (s) | call (ms) |")
+        print("|---|---|---|")
+        for n in ([10, 31] if a.quick else [10, 31, 50]):
             with tempfile.TemporaryDirectory(prefix="bea-bench-scale-") as cache:
-                cold = run_child(["build", "31", str(N), str(order), "1"], cache, 600)
-                warm = run_child(["build", "31", str(N), str(order), "0"], cache, 600)
-            cold["warm_build_s"] = warm.get("build_s")
-            results["vs_N"].append(cold)
-            if "build_s" not in cold:
-                print(f"| {N} | {order} | {cold} |")
-                continue
-            ratio = cold["call_s"] / cold["torch_func_call_s"]
-            print(f"| {N} | {order} | {fmt(cold['build_s'])} | {fmt(warm.get('build_s'))} | "
-                  f"{fmt(cold['call_s'], 'ms')} | {fmt(cold['torch_numeric_call_s'], 'ms')} | "
-                  f"{fmt(cold['torch_func_call_s'], 'ms')} | {ratio:.2f} | {cold['rel_vs_torch_func']:.1e} |",
-                  flush=True)
+                r = run_child(["hess", str(n), "500"], cache, 600)
+            results["hess"].append(r)
+            print(f"| {n} | {fmt(r.get('build_s'))} | {fmt(r.get('call_s'), 'ms')} |", flush=True)
+        print()
 
-    print("\n## vs n: logistic regression, N = 500, cold builds")
-    print("| n | order | build cold (s) | bea call (ms) | torch.func call (ms) | rel. diff |")
-    print("|---|---|---|---|---|---|")
-    for order in orders:
-        for n in ns:
-            with tempfile.TemporaryDirectory(prefix="bea-bench-scale-") as cache:
-                r = run_child(["build", str(n), "500", str(order), "1"], cache, 600)
-            results["vs_n"].append(r)
-            if "build_s" not in r:
-                print(f"| {n} | {order} | {r} |")
-                continue
-            print(f"| {n} | {order} | {fmt(r['build_s'])} | {fmt(r['call_s'], 'ms')} | "
-                  f"{fmt(r['torch_func_call_s'], 'ms')} | {r['rel_vs_torch_func']:.1e} |", flush=True)
+    if "N" in ap_sections:
+        print("## vs N: logistic regression, n = 31; build = data_loss + modified_field + compile + first call")
+        print("| N | order | build cold (s) | build warm (s) | bea call (ms) | torch numeric call (ms) | "
+              "torch.func call (ms) | bea / torch.func | rel. diff |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for order in orders:
+            for N in Ns:
+                with tempfile.TemporaryDirectory(prefix="bea-bench-scale-") as cache:
+                    cold = run_child(["build", "31", str(N), str(order), "1"], cache, 600)
+                    warm = run_child(["build", "31", str(N), str(order), "0"], cache, 600)
+                cold["warm_build_s"] = warm.get("build_s")
+                results["vs_N"].append(cold)
+                if "build_s" not in cold:
+                    print(f"| {N} | {order} | {cold} |")
+                    continue
+                ratio = cold["call_s"] / cold["torch_func_call_s"]
+                print(f"| {N} | {order} | {fmt(cold['build_s'])} | {fmt(warm.get('build_s'))} | "
+                      f"{fmt(cold['call_s'], 'ms')} | {fmt(cold['torch_numeric_call_s'], 'ms')} | "
+                      f"{fmt(cold['torch_func_call_s'], 'ms')} | {ratio:.2f} | {cold['rel_vs_torch_func']:.1e} |",
+                      flush=True)
 
-    if not a.no_unrolled:
+    if "n" in ap_sections:
+        print("\n## vs n: logistic regression, N = 500, cold builds")
+        print("| n | order | build cold (s) | bea call (ms) | torch.func call (ms) | rel. diff |")
+        print("|---|---|---|---|---|---|")
+        for order in orders:
+            for n in ns:
+                with tempfile.TemporaryDirectory(prefix="bea-bench-scale-") as cache:
+                    r = run_child(["build", str(n), "500", str(order), "1"], cache, 600)
+                results["vs_n"].append(r)
+                if "build_s" not in r:
+                    print(f"| {n} | {order} | {r} |")
+                    continue
+                print(f"| {n} | {order} | {fmt(r['build_s'])} | {fmt(r['call_s'], 'ms')} | "
+                      f"{fmt(r['torch_func_call_s'], 'ms')} | {r['rel_vs_torch_func']:.1e} |", flush=True)
+
+    if not a.no_unrolled and "unrolled" in ap_sections:
         limit = 60 if a.quick else 180
         print(f"\n## unrolled sympy mean (the route before data_loss), order 1, cold, limit {limit} s")
         print("| n | N | build cold (s) | call (ms) |")

@@ -472,3 +472,61 @@ def test_errors_are_bea_errors():
         compile_exprs([x], [x], name="not an identifier")
     with pytest.raises(InvalidInputError):
         kernel_source(lambda t: t)
+
+
+# --------------------------------------------------------------------------- LLVM backend (issue #12)
+llvm = pytest.mark.skipif(not __import__("bea.codegen", fromlist=["llvm_available"]).llvm_available(),
+                          reason="symengine with LLVM is not installed")
+
+
+@llvm
+def test_llvm_backend_equals_mpmath_and_the_numba_kernel(kern, mkern):
+    """backend="llvm" (symengine's machine code for float64) agrees with the expressions evaluated in mpmath at 30
+    digits and with the numba kernel, for a vector and a matrix output; complex θ, integer arrays and lists take the
+    same contract as the numba kernel."""
+    lk = compile_exprs(EXPRS, PARAMS, [h], backend="llvm")
+    lm = compile_exprs(MATRIX, PARAMS, [h], name="matrix_kernel", backend="llvm")
+    assert lk.backend == "llvm" and lk is compile_exprs(EXPRS, PARAMS, [h], backend="llvm")
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        th, hv = rng.uniform(0.2, 2.0, size=2), float(rng.uniform(0.01, 1))
+        with mpmath.workdps(30):
+            ref = [complex(sp.N(e.subs({x: th[0], y: th[1], h: hv}), 30)).real for e in EXPRS]
+        np.testing.assert_allclose(lk(th, hv), ref, rtol=1e-13)
+        np.testing.assert_allclose(lk(th, hv), kern(th, hv), rtol=1e-13)
+        assert lm(th, hv).shape == (2, 3)
+        np.testing.assert_allclose(lm(th, hv), mkern(th, hv), rtol=1e-13)
+        thc = th + 0.1j
+        np.testing.assert_allclose(lk(thc, hv), kern(thc, hv), rtol=1e-13)
+    np.testing.assert_allclose(lk(np.array([1, 2]), 0.5), kern(np.array([1.0, 2.0]), 0.5), rtol=1e-13)
+    np.testing.assert_allclose(lk([1.0, 2.0], 0.5), kern(np.array([1.0, 2.0]), 0.5), rtol=1e-13)
+    pts = rng.uniform(0.2, 2.0, size=(7, 2))
+    np.testing.assert_allclose(lk.batch(pts, 0.3), kern.batch(pts, 0.3), rtol=1e-13)
+    with pytest.raises(ValueError):
+        lk(np.ones(3), 0.1)
+    assert lk.source == kern.source and lk.into is kern.into
+
+
+@llvm
+def test_llvm_kernel_is_first_class_in_njit_code():
+    """The llvm kernel is a numba dispatcher other njit code can call and take as a FunctionType value."""
+    k = compile_exprs([x * h + y, x - y * h], PARAMS, [h], name="llvm_first_class", backend="llvm")
+    assert isinstance(k, numba.core.registry.CPUDispatcher)
+    ftype = numba.types.FunctionType(numba.float64[::1](numba.float64[::1], numba.float64))
+
+    @numba.njit((ftype, numba.float64[::1]))
+    def call(f, theta):
+        return f(theta, 2.0)
+
+    np.testing.assert_array_equal(call(k, np.array([3.0, 4.0])), [10.0, -5.0])
+
+
+def test_llvm_falls_back_when_it_cannot_compile(kern):
+    """Expressions symengine cannot take (here an unevaluated Piecewise comparison) or a missing symengine give the
+    numba kernel, not an error; an unknown backend is an InvalidInputError."""
+    pw = [sp.Piecewise((x, y > 1), (y, True)) + h]
+    k = compile_exprs(pw, PARAMS, [h], name="llvm_fallback", backend="llvm")
+    np.testing.assert_allclose(k(np.array([3.0, 2.0]), 1.0), [4.0])
+    np.testing.assert_allclose(k(np.array([3.0, 0.5]), 1.0), [1.5])
+    with pytest.raises(InvalidInputError):
+        compile_exprs(EXPRS, PARAMS, [h], backend="gcc")
