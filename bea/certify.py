@@ -96,6 +96,38 @@ form (h/2)·∫₀ᵗ exp(−∫ₛᵗ λ₋)·‖∇²E∇E‖(θ(s)) ds — th
 explicit. It ignores contraction (λ₋ ≤ 0), so on convex losses it grows like t·h while ``"discrete"``
 decays; on stiff losses (Rosenbrock) it is rarely certifiable.
 
+Modified flows (``flow=``, issue #14)
+-------------------------------------
+The fundamental split holds for any reference curve y_k = θ̃(kh)::
+
+    θ_{k+1} − y_{k+1} = [Φ(θ_k) − Φ(y_k)] + [Φ(y_k) − φ̃_h(y_k)],
+
+and the propagation term is the GD map's alone, so the discrete recursion (scalar, componentwise
+and re-centred, the tube following the bound) runs unchanged once boxes Y_k ∋ θ̃(kh) and the local
+errors are known. ``flow="igr"`` / ``"third"`` / ``"bea"`` (``order=n``) is the BEA field of GD
+truncated at order n (:func:`bea.modified_field`; IGR n = 1, third n = 2), whose local error
+against the GD step is O(h^{n+2}) — so the bound at a fixed time is O(h^{n+1})
+(``benchmarks/bench_certify_flows.py`` measures slopes 1.01, 1.95, 2.94, 3.95, 4.95 for n = 0..4).
+``flow="pf"`` is the principal flow θ̇ = Σ_i α(hλ_i)(gᵀu_i)u_i, α(z) = log(1 − z)/z, defined as a
+real flow only while h·λ_max < 1 (otherwise InvalidInputError); its local error is its non-principal
+part, O(h³) in general and 0 on a quadratic.
+
+The local error is enclosed *a posteriori*, Φ(y_k) − φ̃_h(y_k) ∈ Φ(Y_k) − Y_{k+1} (interval GD step
+of the box Y_k minus the next box): a bound of order h^{n+2} plus the widths of the boxes, valid for
+any flow whose points are enclosed — no a-priori sup over the step is needed (the GF's (h²/2)·a_k
+has no analogue here; ``local_error`` reports the norm bound of the enclosure itself). The boxes:
+
+* float mode: the flow integrated by dop853 (:func:`bea.trajectory`, the same field) at ``rtol``,
+  padded by its distance to a 100× looser run (the imaginary part of the PF state added);
+* ``rigorous=True``: :func:`bea.rigorous.enclose_field` — the Lohner enclosure of
+  :func:`bea.rigorous.enclose_gf` applied to the BEA field (with h entered exactly), the spread of
+  the ball grown by the logarithmic norm μ₂(Df̃) instead of −λ_min(H);
+* PF on a quadratic: θ̃(kh) *is* exact GD (Remark 3.1), so Y_k are the ball-arithmetic GD iterates
+  (:func:`bea.rigorous.enclose_gd`), in both modes: the bound is a few roundings.
+  ``rigorous=True`` with the PF of a non-quadratic loss raises (no validated matrix logarithm).
+
+``mode="theorem1"`` is the GF's fan argument and accepts ``flow="ngf"`` only.
+
 Floating-point vs ``rigorous=True``
 -----------------------------------
 Both modes bound every supremum over boxes by interval arithmetic on numpy arrays, all steps at
@@ -180,7 +212,9 @@ class Certificate:
         ``distance``
     lambda_min, lambda_max : rigorous lower / upper bounds of the Hessian spectrum at θ(kh)
     local_error : a_k ≥ sup ‖∇²E∇E‖ over the flow during step k (``theorem1``: over the tube around
-        it); the last entry is NaN (no step follows)
+        it); the last entry is NaN (no step follows). For a modified flow (``flow`` ≠ "ngf"): the
+        bound of the local error ‖Φ(θ̃(kh)) − θ̃((k+1)h)‖ itself
+    flow, order : the flow the distance is measured to and its BEA order (None for "pf")
     hessian_lipschitz : M_k ≥ the Lipschitz constant of the Hessian in the tube at step k
         (``discrete``; NaN in ``theorem1`` mode, which uses λ₋ over the tube instead)
     certified : True when the bound is proven at every step and the step is within GD's stability
@@ -792,6 +826,10 @@ def certify(
         False gives the scalar ρ_k recursion alone
     rtol, atol : tolerances of the dop853 integration of the flow (float mode)
     taylor_order, prec : Taylor order and arb working precision (bits) of the enclosures
+    flow : the flow θ̃ that GD is compared with (``distance`` and ``bound`` are ‖θ_k − θ̃(kh)‖):
+        ``"ngf"`` (default, gradient flow), ``"igr"``, ``"third"``, ``"bea"`` (with ``order=n``: the BEA
+        field of order n) or ``"pf"`` (principal flow; h·λ_max < 1 needed) — see "Modified flows" in the
+        module docstring. ``order``: only with ``flow="bea"``.
 
     Returns
     -------

@@ -5,6 +5,7 @@ Independent route everywhere: GD in mpmath and the flow integrated in mpmath (GB
 :func:`bea.modified_field`, the PF from mpmath eigen-decompositions of the Hessian."""
 
 import math
+from fractions import Fraction
 
 import mpmath as mp
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 import bea
 from bea.errors import BEAError, InvalidInputError, InvalidOrderError, UnknownMethodError
-from bea.testing import fit_order, integrate_mp, points, polynomial_losses
+from bea.testing import fit_order, integrate_mp, points, polynomial_losses, quadratics
 
 x, y = sp.symbols("x y")
 E1 = x**2 / 2 + y**2 + x**4 / 4 + sp.Rational(3, 10) * x * y  # non-quadratic, convex near θ0
@@ -261,3 +262,30 @@ def test_torch_twin_bad_flow_input():
         torch_certify(f, th, 0.1, 3, flow="igr", k=1)
     with pytest.raises(InvalidInputError, match="h·λ_max < 1"):
         torch_certify(f, th, 0.6, 3, flow="pf")
+
+
+@settings(max_examples=6, deadline=None)
+@given(case=quadratics(2, h=Fraction(1, 10), regimes=("negative", "stable")), theta0=points(2, 1.0, grid=20))
+def test_pf_bound_on_generated_quadratics(case, theta0):
+    """Property: on quadratics with h·λ < 1 (stable and negative eigenvalues) the PF integrated in
+    mpmath from its definition (eigsy) equals mpmath GD at t = kh (Remark 3.1, which the PF
+    certificate of a quadratic relies on), the bound dominates the mpmath distance and the reported
+    one (float GD to the enclosed exact GD), and it is at rounding level."""
+    E, params = case.E, list(case.params)
+    h, steps = 0.1, 8
+    c = bea.certify(E, params, theta0, h, steps, flow="pf")
+    assert c.certified, c.reason
+    grad = sp.lambdify(params, [sp.diff(E, p) for p in params], "mpmath")
+    with mp.workdps(30):
+        rhs = _mp_field(E, params, h, "pf", None)
+        yk = [mp.mpf(float(v)) for v in theta0]
+        th = list(yk)
+        d = [0.0]
+        for _ in range(steps):
+            yk = _mp_flow_step(rhs, yk, mp.mpf(h), 30)
+            th = [a - mp.mpf(h) * b for a, b in zip(th, grad(*th))]
+            d.append(float(mp.sqrt(sum((a - b) ** 2 for a, b in zip(th, yk)))))
+    scale = (1 + np.max(np.abs(theta0))) * (1 + float(max(abs(v) for v in case.eigenvalues)))
+    assert max(d) <= 1e-20 * scale
+    assert np.all(c.bound >= np.array(d)) and np.all(c.bound >= c.distance)
+    assert c.bound[-1] <= 1e-14 * scale
