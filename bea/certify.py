@@ -925,14 +925,16 @@ def certify(
         t0 = time.perf_counter()
         gd_c, gd_r, n_gdr = enclose_gd(interval_loss(loss), theta0, h, steps, prec=prec)
         m = min(n_gdr, n_ok)
-        d_up = norm_upper(Iv(gd_c[:m]) - Iv(traj.centers[:m]))
-        lo_d = np.sqrt(np.sum((gd_c[:m] - traj.centers[:m]) ** 2, axis=1))
-        distance[:m] = lo_d
-        derr[:m] = _up((d_up - lo_d) + 2 * _U * lo_d + gd_r[:m] + traj.radii[:m], 3)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run: inf distance (inf − inf: NaN error)
+            d_up = norm_upper(Iv(gd_c[:m]) - Iv(traj.centers[:m]))
+            lo_d = np.sqrt(np.sum((gd_c[:m] - traj.centers[:m]) ** 2, axis=1))
+            distance[:m] = lo_d
+            derr[:m] = _up((d_up - lo_d) + 2 * _U * lo_d + gd_r[:m] + traj.radii[:m], 3)
         info["time_gd_enclosure"] = time.perf_counter() - t0
     else:
         m = min(n_gd, n_ok)
-        distance[:m] = np.linalg.norm(thetas[:m] - traj.centers[:m], axis=1)
+        with np.errstate(over="ignore"):  # a diverging GD: the distance is inf, reported as such
+            distance[:m] = np.linalg.norm(thetas[:m] - traj.centers[:m], axis=1)
         derr[:m] = traj.radii[:m]
     if n_gd < steps + 1:
         distance[n_gd:] = math.inf

@@ -54,14 +54,18 @@ UNCERTIFIED = [
     ((-(x**4) - y**2, [x, y], [1.0, 1.0], 0.1, 40), {}),  # the flow blows up in finite time
     ((x**2 * y**2 + x**4, [x, y], [1.0, 1.0], 0.1, 10), {"tube_radius": 1e-12}),  # tube left
     ((QUAD, [x, y], THETA0, 0.1, 0), {}),  # no step at all
+    ((-(x**4) + y**2, [x, y], [0.5, 0.1], 0.1, 40), {"flow": "pf"}),  # GD overflows to finite 1e200s
+    ((-(x**4) + y**2, [x, y], [0.5, 0.1], 0.1, 40), {"flow": "igr", "rigorous": True}),
 ]
 
 
 @pytest.mark.parametrize("args,kw", UNCERTIFIED)
 def test_summary_of_failed_runs_emits_no_numpy_warning(args, kw):
-    """Property: summary() and repr() of any certificate (also an uncertified one, with inf / NaN
-    entries) run with warnings as errors; the final ratio is inf/NaN or the quotient of the entries."""
-    c = bea.certify(*args, **kw)
+    """Property: certify() on diverging runs emits no numpy RuntimeWarning, and summary() and repr()
+    of any certificate (also an uncertified one, with inf / NaN entries) run with warnings as errors; the final ratio is inf/NaN or the quotient of the entries."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        c = bea.certify(*args, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         text = c.summary()
