@@ -53,6 +53,16 @@ T(u,u) products per tube radius.  For a network, ``spectrum_every`` is the knob 
 is not a proof.**  ``rigorous=True`` exists only for sympy losses (:func:`bea.certify.certify`,
 ball arithmetic over boxes); here it raises.
 
+Modified flows (``flow=``, issue #14)
+-------------------------------------
+With ``flow="igr"``, ``"third"`` or ``"pf"`` the reference points ŷ_k are those of that flow (the
+fields of :mod:`bea.torch.flows`: HVPs, T(g, g), Lanczos or dense eigen-decompositions for the PF,
+whose complex state is real while h·λ_max < 1 — otherwise InvalidInputError) and everything above
+is unchanged except that ∇f(ŷ_k) for the a-posteriori local error Φ(ŷ_k) − ŷ_{k+1} costs one extra
+gradient per GD step (the integrator's first stage is the modified field, not −∇f). The local error
+is then O(h^{n+2}) for the order-n flow (O(h³) for the PF), so the bound at a fixed time is
+O(h^{n+1}). The order-n BEA flow for n > 2 needs a sympy loss (:func:`bea.certify.certify`).
+
 Piecewise-linear activations (ReLU, LeakyReLU)
 ----------------------------------------------
 The Hessian of a ReLU network jumps where a pre-activation changes sign; autodiff's T only sees the
