@@ -461,21 +461,41 @@ def llvm_available() -> bool:
 
 
 _LLVM_OK = None
+#: backend="auto" takes the LLVM route for kernels whose generated numba source is longer than this
+#: (characters; ~300 lines of cse temporaries), where numba's compile time passes a few seconds
+LLVM_AUTO_MIN_SOURCE = 15_000
 _CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 
-def _llvm_native(flat, params, scalars):
+def _llvm_native(flat, params, scalars, store: Path | None = None):
     """(ctypes function out, in, user_data; user-data address; keep-alive) of symengine's LLVM code for ``flat``
-    over the inputs (params, scalars), or None when symengine cannot take the expressions."""
+    over the inputs (params, scalars), or None when symengine cannot take the expressions. ``store``: a
+    file holding the pickled compiled object (symengine pickles the machine code), read when present and
+    written otherwise, so a new process skips symengine's conversion and LLVM compile."""
     try:
         import symengine as se
 
         args = list(params) + list(scalars)
         if len({a.name for a in args}) != len(args):
             return None
-        sargs = [se.Symbol(a.name) for a in args]
-        sexprs = [se.sympify(e) for e in flat]
-        lam = se.Lambdify(sargs, sexprs, backend="llvm", cse=True, real=True)
+        lam = None
+        if store is not None:
+            try:
+                lam = pickle.loads(store.read_bytes())
+            except Exception:  # noqa: BLE001 - absent or damaged: compile again
+                lam = None
+        if lam is None:
+            sargs = [se.Symbol(a.name) for a in args]
+            sexprs = [se.sympify(e) for e in flat]
+            lam = se.Lambdify(sargs, sexprs, backend="llvm", cse=True, real=True)
+            if store is not None:
+                try:
+                    fd, tmp = tempfile.mkstemp(dir=store.parent, prefix=f".{store.stem}.", suffix=".tmp")
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(pickle.dumps(lam))
+                    os.replace(tmp, store)
+                except Exception:  # noqa: BLE001 - cache not writable: keep the compiled object in memory
+                    pass
         fn, ud = lam.as_ctypes()
         native = _CFUNC(ctypes.cast(fn, ctypes.c_void_p).value)
         return native, int(ud.value or 0), (lam, fn, ud)
@@ -488,7 +508,13 @@ def _llvm_kernel(generic, flat, shape, params, scalars, name):
     C call from a small numba wrapper, compiled per process in ~0.2 s instead of numba's seconds for a
     large body); other dtypes (complex θ, complex scalars) go to the generic numba kernel, compiled on
     their first use. None when symengine cannot compile the expressions."""
-    got = _llvm_native(flat, params, scalars)
+    try:
+        import symengine as se
+
+        store = Path(generic.path).parent / f"{name}_{generic.cache_key[:32]}.symengine-{se.__version__}.llvm.pkl"
+    except Exception:  # noqa: BLE001
+        store = None
+    got = _llvm_native(flat, params, scalars, store)
     if got is None:
         return None
     native, ud, keep = got
@@ -561,8 +587,10 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel", backend
         (``symengine.Lambdify(..., backend="llvm", cse=True)``) through a small numba wrapper — for
         large expressions ~0.3 s instead of numba's seconds to minutes, compiled once per process
         (not disk-cached); complex θ or scalars go to the numba kernel of the same source, compiled
-        on first use. ``kern.into`` is always the numba one. Falls back to ``"numba"`` when symengine
-        (with LLVM) is missing or cannot take the expressions. ``"auto"``: ``"llvm"`` when available.
+        on first use. ``kern.into`` is always the numba one. The compiled LLVM object is pickled next to
+        the module file, so a new process pays only the wrapper (~0.3 s). Falls back to ``"numba"``
+        when symengine (with LLVM) is missing or cannot take the expressions. ``"auto"``: ``"llvm"``
+        for large kernels (generated source longer than :data:`LLVM_AUTO_MIN_SOURCE`), else numba.
 
     Returns
     -------
@@ -592,12 +620,17 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel", backend
         raise InvalidInputError(f"name must be a Python identifier, got {name!r}")
     if backend not in ("numba", "llvm", "auto"):
         raise InvalidInputError(f"backend must be 'numba', 'llvm' or 'auto', got {backend!r}")
-    if backend == "auto":
-        backend = "llvm" if llvm_available() else "numba"
-    if backend == "llvm" and not llvm_available():
+    if backend != "numba" and not llvm_available():
         backend = "numba"
     flat, shape = _flatten(exprs)
     params, scalars = _symbols(params, "params"), _symbols(scalars, "scalars")
+    if backend == "auto":
+        generic = compile_exprs(flat if len(shape) == 1 else exprs, params, scalars, cse=cse, name=name)
+        # numba compiles small kernels in about a second and caches the machine code on disk (ms in a
+        # new process); big ones cost it seconds to minutes, against ~0.4 s per process for the LLVM route
+        backend = "llvm" if len(generic.source) > LLVM_AUTO_MIN_SOURCE else "numba"
+        if backend == "numba":
+            return generic
     if backend == "llvm":
         lkey = (flat, shape, params, scalars, bool(cse), name, "llvm")
         kern = _MEMORY.get(lkey)

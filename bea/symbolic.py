@@ -266,10 +266,10 @@ class ModifiedField:
 
         ``kern`` works for float64 and complex128 ``theta``, can be called from other njit code, and
         ``kern.batch(thetas, h)`` evaluates many points in parallel. One kernel for the whole field,
-        one cse over all its components. ``backend="auto"`` (default) compiles the float64 path with
-        symengine's LLVM backend when it is installed (seconds to minutes of numba compile time saved
-        on large fields; complex θ still goes through numba, compiled on first use); ``"numba"``
-        forces the disk-cached numba kernel. See :func:`bea.codegen.compile_exprs`.
+        one cse over all its components. ``backend="auto"`` (default) compiles the float64 path of a
+        large field with symengine's LLVM backend when it is installed (seconds to minutes of numba
+        compile time saved; complex θ still goes through numba, compiled on first use) and small
+        fields with numba; ``"numba"`` / ``"llvm"`` force one. See :func:`bea.codegen.compile_exprs`.
         """
         from bea.codegen import compile_exprs
 

@@ -94,6 +94,8 @@ def child(order: int) -> None:
         "call": lambda: compile_exprs(field, params, [h])(theta, 0.01),
         "complex": lambda: compile_exprs(field, params, [h])(theta.astype(complex), 0.01),
         "batch": lambda: compile_exprs(field, params, [h]).batch(np.tile(theta, (64, 1)), 0.01),
+        # symengine's LLVM code behind a numba wrapper (ModifiedField.compile()'s default when installed)
+        "llvm": lambda: compile_exprs(field, params, [h], backend="llvm")(theta, 0.01),
     }
     out = {"init": t_init}
     for key, step in steps.items():
@@ -155,6 +157,8 @@ def main() -> None:
         kern = compile_exprs(field, params, [h])
         theta, hv = np.array([-0.7, 1.3]), 0.01
         ours = kern(theta, hv)
+        lkern = compile_exprs(field, params, [h], backend="llvm")
+        np.testing.assert_allclose(lkern(theta, hv), ours, rtol=1e-10)
         t0 = time.perf_counter()
         lam = sp.lambdify([*params, h], field, "numpy")
         t_lam = time.perf_counter() - t0
@@ -168,6 +172,7 @@ def main() -> None:
 
         calls = {
             "bea kernel kern(theta, h)": lambda: kern(theta, hv),
+            "bea kernel, backend='llvm'": lambda: lkern(theta, hv),
             "sympy lambdify numpy": lambda: lam(*theta, hv),
             "sympy lambdify numpy, cse=True": lambda: lam_cse(*theta, hv),
             "symengine Lambdify llvm, cse=True": lambda: sel(point),
@@ -213,7 +218,8 @@ def main() -> None:
     label = "numba one-time process init (any njit)"
     print(f"  {label:44s} {cold['init']:8.3f} s {'':9s} {warm['init']:8.3f} s")
     rows = [("compile_exprs (cse+print, or index lookup)", "gen"), ("first call, float64 theta", "call"),
-            ("first call, complex128 theta", "complex"), ("first kern.batch call (parallel=True)", "batch")]
+            ("first call, complex128 theta", "complex"), ("first kern.batch call (parallel=True)", "batch"),
+            ("backend='llvm': symengine + wrapper + call", "llvm")]
     for label, key in rows:
         print(f"  {label:44s} {cold[key]:8.3f} s ({cold[key + '_cpu']:5.3f}) "
               f"{warm[key]:8.3f} s ({warm[key + '_cpu']:5.3f})")

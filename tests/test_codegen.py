@@ -504,7 +504,7 @@ def test_llvm_backend_equals_mpmath_and_the_numba_kernel(kern, mkern):
     np.testing.assert_allclose(lk.batch(pts, 0.3), kern.batch(pts, 0.3), rtol=1e-13)
     with pytest.raises(ValueError):
         lk(np.ones(3), 0.1)
-    assert lk.source == kern.source and lk.into is kern.into
+    assert lk.source == kern.source and lk.into is lk.generic.into
 
 
 @llvm
@@ -530,3 +530,28 @@ def test_llvm_falls_back_when_it_cannot_compile(kern):
     np.testing.assert_allclose(k(np.array([3.0, 0.5]), 1.0), [1.5])
     with pytest.raises(InvalidInputError):
         compile_exprs(EXPRS, PARAMS, [h], backend="gcc")
+
+
+@llvm
+def test_llvm_auto_threshold_and_pickled_machine_code(kernel_cache):
+    """backend="auto" keeps numba for small kernels (disk-cached machine code) and takes the LLVM route for large
+    ones; the LLVM object is pickled next to the module file and reused after the memory cache is cleared, with the
+    same values."""
+    import bea.codegen as cg
+
+    small = compile_exprs([x * y + h], PARAMS, [h], name="auto_small", backend="auto")
+    assert getattr(small, "backend", "numba") == "numba"
+    big_exprs = [sum(sp.tanh(k * x + y / (k + 1)) ** 2 * sp.exp(-k * h * y) for k in range(1, 120)) * (j + 1) + j * x
+                 for j in range(3)]
+    assert len(compile_exprs(big_exprs, PARAMS, [h], name="auto_big").source) > cg.LLVM_AUTO_MIN_SOURCE
+    big = compile_exprs(big_exprs, PARAMS, [h], name="auto_big", backend="auto")
+    assert big.backend == "llvm"
+    th = np.array([0.4, -0.3])
+    first = big(th, 0.2)
+    np.testing.assert_allclose(first, big.generic(th, 0.2), rtol=1e-12)
+    stores = list(Path(big.path).parent.glob(f"auto_big_{big.cache_key[:32]}.*.llvm.pkl"))
+    assert len(stores) == 1
+    clear_memory_cache()
+    again = compile_exprs(big_exprs, PARAMS, [h], name="auto_big", backend="auto")
+    assert again is not big and again.backend == "llvm"
+    np.testing.assert_array_equal(again(th, 0.2), first)
