@@ -1,11 +1,12 @@
 """bea — backward error analysis of gradient descent.
 
 derive (:mod:`bea.trees`, :mod:`bea.methods`, :mod:`bea.series`, :mod:`bea.symbolic`) →
-compile (:mod:`bea.codegen`) → integrate → certify.
+compile (:mod:`bea.codegen`, :mod:`bea.loss`, :mod:`bea.data`) → integrate → certify.
 """
 
-from bea.certify import Certificate, StepSizeAnswer, certify, max_step
+from bea.certify import CERTIFIED_FLOWS, Certificate, StepSizeAnswer, certify, max_step
 from bea.codegen import cache_dir, clear_memory_cache, compile_exprs, kernel_source
+from bea.data import DataLoss, data_loss
 from bea.errors import *  # noqa: F401,F403
 from bea.errors import __all__ as _errors_all
 from bea.dal import dal_learning_rate
@@ -68,4 +69,7 @@ __all__ = [
     "max_step",
     "Certificate",
     "StepSizeAnswer",
+    "CERTIFIED_FLOWS",
+    "data_loss",
+    "DataLoss",
 ]
