@@ -10,8 +10,8 @@ the rows, given to bea as :func:`bea.data.data_loss` (the per-sample expression 
 
 * **build** — ``data_loss`` + ``modified_field(loss, order)`` + ``compile()`` + the first call, in a
   fresh process with an empty ``BEA_CACHE_DIR`` (cold: sympy derivation, code generation and numba
-  compilation all paid), and again in a second process sharing that cache (warm: numba loads its
-  machine code).
+  compilation all paid; in the vs-N table the minimum of two such processes), and again in a second
+  process sharing that cache (warm: numba loads its machine code).
 * **per call** — ``kern(θ, h)`` (best of repeats).
 * **torch, same run** — the same f̃ = −g − h/2 Hg − h²(⅓H²g + 1/12 T(g,g)) − h³(¼H³g + 1/12 HT(g,g)
   + 1/12 T(g,Hg)) by (a) ``bea.torch.modified.modified_field`` (numeric tree series) and (b) plain
@@ -303,6 +303,10 @@ def main() -> None:
                 with tempfile.TemporaryDirectory(prefix="bea-bench-scale-") as cache:
                     cold = run_child(["build", "31", str(N), str(order), "1"], cache, 600)
                     warm = run_child(["build", "31", str(N), str(order), "0"], cache, 600)
+                with tempfile.TemporaryDirectory(prefix="bea-bench-scale-") as cache:  # a second cold build
+                    again = run_child(["build", "31", str(N), str(order), "0"], cache, 600)
+                if "build_s" in cold and "build_s" in again:  # the minimum of two (the machine is shared)
+                    cold["build_s"] = min(cold["build_s"], again["build_s"])
                 cold["warm_build_s"] = warm.get("build_s")
                 results["vs_N"].append(cold)
                 if "build_s" not in cold:
