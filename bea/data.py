@@ -48,7 +48,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from bea.codegen import _accept_array_likes, _load, _source_key, cache_dir, compile_exprs, CODEGEN_VERSION
-from bea.errors import InvalidInputError, InvalidLossError, InvalidOrderError, InvalidParamsError
+from bea.errors import InvalidInputError, InvalidOrderError, InvalidParamsError
 from bea.loss import CompiledLoss
 from bea.symbolic import scalar_expression, validate_loss
 
