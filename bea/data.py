@@ -48,7 +48,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from bea.codegen import _accept_array_likes, _load, _source_key, cache_dir, compile_exprs, CODEGEN_VERSION
-from bea.errors import InvalidInputError, InvalidOrderError, InvalidParamsError
+from bea.errors import InvalidInputError, InvalidMethodError, InvalidOrderError, InvalidParamsError
 from bea.loss import CompiledLoss
 from bea.symbolic import scalar_expression, validate_loss
 
@@ -447,8 +447,9 @@ def _field_plan(series):
                 try:
                     c = Fraction(c)
                 except (TypeError, ValueError):
-                    raise InvalidOrderError(
-                        f"data losses need numeric series coefficients; c(t) = {c} is symbolic") from None
+                    raise InvalidMethodError(
+                        f"data losses need numeric series coefficients; c(t) = {c} is symbolic "
+                        "(give the method's parameters as numbers)") from None
             if c == 0:
                 continue
             seq = (1,) if tree is None else tuple(tree.level_sequence)

@@ -239,5 +239,11 @@ def test_one_input_takes_a_vector_and_symbolic_coefficients_are_refused():
     # E = mean (w - x_i)^2: g = 2(w - 7/3), f_1 = −½ H g = −2(w − 7/3)
     assert rel(bea.modified_field(dl, order=1).compile()(np.array([1.0]), 0.1), [-2 * (1 - 7 / 3) * (1 + 0.1)]) < 1e-14
     m = sp.Symbol("m")
-    with pytest.raises(BEAError):
+    with pytest.raises(bea.InvalidMethodError, match="symbolic"):
         bea.modified_field(dl, order=1, method=bea.Momentum(m)).compile()
+    # a numeric momentum: f_0 = −g/(1 − m) (c(•) = 1/(1 − m)), f_1 from the exact series, vs the unrolled loss
+    E = ((w - 1) ** 2 + (w - 2) ** 2 + (w - 4) ** 2) / 3
+    for order in (0, 1, 2):
+        k = bea.modified_field(dl, order=order, method=bea.Momentum(sp.Rational(1, 2))).compile()
+        ref = bea.modified_field(E, [w], order=order, method=bea.Momentum(sp.Rational(1, 2))).compile()
+        assert rel(k(np.array([0.7]), 0.2), ref(np.array([0.7]), 0.2)) < 1e-13
