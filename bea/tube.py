@@ -59,12 +59,12 @@ with the tube at step k chosen so that it contains the fan lines during the step
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numba
 import numpy as np
-
-from bea.intervals import inflate_sum
 
 __all__ = ["StepBounds", "Recentred", "TubeData", "Tube", "BoundResult", "discrete_bound", "theorem1_bound"]
 
@@ -73,24 +73,31 @@ _TINY = 2.0**-1060
 _INF = math.inf
 
 
-def _up(x: float) -> float:
-    return math.nextafter(x, _INF)
+@numba.njit(cache=True)
+def _up(x):
+    return np.nextafter(x, _INF)
 
 
-def _dn(x: float) -> float:
-    return math.nextafter(x, -_INF)
+@numba.njit(cache=True)
+def _dn(x):
+    return np.nextafter(x, -_INF)
 
 
-def _abs_one_minus_up(hmu: float) -> float:
+@numba.njit(cache=True)
+def _abs_one_minus_up(hmu):
     """≥ |1 − hμ| when hmu is within one rounding of h·μ: |1 − hmu| plus the absolute errors of the
     product and the subtraction."""
     return _up(abs(1.0 - hmu) + 4.0 * _U * (1.0 + abs(hmu)) + _TINY)
 
 
-_up_vec = inflate_sum
+@numba.njit(cache=True)
+def _up_vec(x, terms):
+    """:func:`bea.intervals.inflate_sum` (the same formula, compiled: scalars and arrays)."""
+    return np.nextafter(x * (1.0 + 4.0 * (terms + 4) * _U) + (terms + 1) * _TINY, _INF)
 
 
-def _norm_up(v, n: int) -> float:
+@numba.njit(cache=True)
+def _norm_up(v, n):
     s = float(_up_vec(np.dot(v, v), n))
     return _up(math.sqrt(s)) if s > 0 else 0.0
 
@@ -314,6 +321,97 @@ def _accept(e, k, ek, enext, R, radius, tube, extra, controlled) -> str:
     return ""
 
 
+_Steps = namedtuple("_Steps", "lam_lo lam_hi ell eps absP L rows nQ nQinv")
+_Rec = namedtuple("_Rec", "lam_lo lam_hi lin Dnorm Mt")
+
+
+def _f64(x, shape=(1,)):
+    return np.zeros(shape) if x is None else np.ascontiguousarray(x, dtype=np.float64)
+
+
+@numba.njit(cache=True)
+def _run_steps(k, stop, start, i, ek, Wk, Z, h, h2, steps, rec, n, comp, recentre, fixed, radius, R,
+               dM, dC, hasC, dN, hasMt, dsmooth, hasSmooth, cached, coarse, coarse_reuse, reuse, r_min,
+               e, radii, Ms, needs):
+    """The recursion of :func:`discrete_bound` from step k (its tube: radius R, data dM, dC, dN, dsmooth
+    of k's window from ``start``, index i) on while the steps use the same tube data and no check fails.
+
+    Returns (k, ek, Wk, enext, status): status 0: steps up to k − 1 done (e[k] = ek stored), step k
+    needs the caller (another tube, the window's end, a failed check); status 1: step k computed with
+    e_{k+1} = enext not yet accepted (not finite, or beyond the user-given radius). Z is updated in place.
+    """
+    while True:
+        M = dM[i]
+        lam_lo, lam_hi = float(steps.lam_lo[k]), float(steps.lam_hi[k])
+        Me2 = _up(_up(M * ek) / 2) if ek > 0 and M > 0 else 0.0
+        r_a = _abs_one_minus_up(h * _dn(lam_lo - Me2))
+        r_b = _abs_one_minus_up(h * _up(lam_hi + Me2))
+        rho = r_b if r_b > r_a else r_a  # = max(r_a, r_b)
+        ell_eps = _up(float(steps.ell[k]) + float(steps.eps[k]))
+        enext = float(_up_vec(rho * ek + ell_eps, 3))
+        Zn = Z
+        if comp:
+            quad = np.empty(n)
+            if hasC:
+                for a in range(n):
+                    acc = 0.0
+                    for j in range(n):
+                        for l in range(n):
+                            acc += dC[i, a, j, l] * Z[j] * Z[l]
+                    quad[a] = h2 * acc
+            else:
+                zn = _norm_up(Z, n)
+                quad[:] = h * float(steps.nQinv[k + 1]) * float(steps.nQ[k]) * M * ek / 2 * zn
+            Zn = _up_vec(steps.absP[k] @ Z + quad + steps.L[k] + steps.rows[k + 1] * float(steps.eps[k]), 2 * n * n + 4)
+            t = _up(float(steps.nQ[k + 1]) * _norm_up(Zn, n))
+            enext = t if t < enext else enext
+        if recentre:
+            # remainder w = d − D: W_{k+1} = ρ¹W + lin + ε + (h/2)·N·e² (+ (h/2)·M̃·W²)
+            r_a = _abs_one_minus_up(h * float(rec.lam_lo[k]))
+            r_b = _abs_one_minus_up(h * float(rec.lam_hi[k]))
+            rho1 = r_b if r_b > r_a else r_a
+            if hasMt:
+                q2 = float(dN[i])
+                cross = _up(h2 * float(rec.Mt[k]) * Wk * Wk)
+            else:
+                q2, cross = M, 0.0
+            Wn = float(_up_vec(rho1 * Wk + float(rec.lin[k]) + float(steps.eps[k]) + h2 * q2 * ek * ek + cross, 6))
+            t = _up(float(rec.Dnorm[k + 1]) + Wn)
+            enext = t if t < enext else enext
+            t = _up(enext + float(rec.Dnorm[k + 1]))
+            Wk = t if t < Wn else Wn
+        if comp:
+            Zn = np.minimum(Zn, _up_vec(steps.rows[k + 1] * enext, 1))
+            Z[:] = Zn
+        if not math.isfinite(enext) or (fixed and not enext <= radius):
+            return k, ek, Wk, enext, 1
+        e[k + 1] = enext
+        ek = enext
+        k += 1
+        i += 1
+        if k >= stop:
+            return k, ek, Wk, math.nan, 0
+        need = Wk if recentre else ek
+        if not math.isfinite(need):
+            return k, ek, Wk, math.nan, 0
+        if not fixed:  # Tube.at_least would choose the same radius
+            thin = need < coarse
+            ru = coarse_reuse if thin else reuse
+            hi = ru * (r_min if r_min > need else need)
+            best = math.inf
+            for r in cached:
+                if need <= r and r <= hi and r < best:
+                    best = r
+            if best != R:
+                return k, ek, Wk, math.nan, 0
+        if hasSmooth and not dsmooth[i]:
+            return k, ek, Wk, math.nan, 0
+        if not math.isfinite(dM[i]):
+            return k, ek, Wk, math.nan, 0
+        needs[k] = need
+        radii[k], Ms[k] = R, dM[i]
+
+
 def discrete_bound(steps: StepBounds, tube: Tube, *, radius: float | None = None,
                    recentred: Recentred | None = None) -> BoundResult:
     """Run the discrete recursion (module docstring) for k < K; see :class:`BoundResult`.
@@ -322,6 +420,9 @@ def discrete_bound(steps: StepBounds, tube: Tube, *, radius: float | None = None
     ‖θ_k − y_k − D_k‖, D = 0 without ``recentred``); a float: that radius at every step, proven while
     e_k ≤ radius (``recentred`` is then ignored: the tube is the ball around the flow).
     ``recentred``: also run the remainder recursion around D_k and keep the smaller bound.
+
+    The steps themselves run in compiled code (:func:`_run_steps`), handing back here whenever the
+    next step needs another tube (computed lazily, :class:`Tube`) or a check fails.
     """
     K = steps.K
     h = float(steps.h)
@@ -339,8 +440,21 @@ def discrete_bound(steps: StepBounds, tube: Tube, *, radius: float | None = None
     h2 = _up(h / 2)
     valid = K + 1
     failure = ""
+    if comp:
+        st = _Steps(_f64(steps.lam_lo), _f64(steps.lam_hi), _f64(steps.ell), _f64(steps.eps), _f64(steps.absP),
+                    _f64(steps.L), _f64(steps.rows), _f64(steps.nQ), _f64(steps.nQinv))
+    else:
+        st = _Steps(_f64(steps.lam_lo), _f64(steps.lam_hi), _f64(steps.ell), _f64(steps.eps), _f64(None, (1, 1, 1)),
+                    _f64(None, (1, 1)), _f64(None, (1, 1)), _f64(None), _f64(None))
+    if rec is not None:
+        rc = _Rec(_f64(rec.lam_lo), _f64(rec.lam_hi), _f64(rec.lin), _f64(rec.Dnorm), _f64(rec.Mt))
+    else:
+        rc = _Rec(_f64(None), _f64(None), _f64(None), _f64(None), _f64(None))
+    fixed = radius is not None
+    rad = float(radius) if fixed else math.nan
+    k = 0
     with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(K):
+        while k < K:
             need = Wk if rec is not None else ek
             needs[k] = need
             R, data, i, failure = _choose(tube, k, need, radius)
@@ -358,37 +472,26 @@ def discrete_bound(steps: StepBounds, tube: Tube, *, radius: float | None = None
                            f"{R:.3g} at step {k} (bound {ek:.3g}); {_radii_text(tube)}")
                 valid = k + 1
                 break
-            lam_lo, lam_hi = float(steps.lam_lo[k]), float(steps.lam_hi[k])
-            Me2 = _up(_up(M * ek) / 2) if ek > 0 and M > 0 else 0.0
-            rho = max(_abs_one_minus_up(h * _dn(lam_lo - Me2)), _abs_one_minus_up(h * _up(lam_hi + Me2)))
-            ell_eps = _up(float(steps.ell[k]) + float(steps.eps[k]))
-            enext = float(_up_vec(rho * ek + ell_eps, 3))
-            if comp:
-                if data.C is not None:
-                    quad = h2 * np.einsum("ijl,j,l->i", data.C[i], Z, Z)
-                else:
-                    zn = _norm_up(Z, n)
-                    quad = h * float(steps.nQinv[k + 1]) * float(steps.nQ[k]) * M * ek / 2 * zn
-                Zn = _up_vec(steps.absP[k] @ Z + quad + steps.L[k] + steps.rows[k + 1] * float(steps.eps[k]), 2 * n * n + 4)
-                enext = min(enext, _up(float(steps.nQ[k + 1]) * _norm_up(Zn, n)))
-            if rec is not None:
-                # remainder w = d − D: W_{k+1} = ρ¹W + lin + ε + (h/2)·N·e² (+ (h/2)·M̃·W²)
-                rho1 = max(_abs_one_minus_up(h * float(rec.lam_lo[k])), _abs_one_minus_up(h * float(rec.lam_hi[k])))
-                if rec.Mt is not None:
-                    q2 = float(data.N[i])
-                    cross = _up(h2 * float(rec.Mt[k]) * Wk * Wk)
-                else:
-                    q2, cross = M, 0.0
-                Wn = float(_up_vec(rho1 * Wk + float(rec.lin[k]) + float(steps.eps[k]) + h2 * q2 * ek * ek + cross, 6))
-                enext = min(enext, _up(float(rec.Dnorm[k + 1]) + Wn))
-                Wk = min(Wn, _up(enext + float(rec.Dnorm[k + 1])))
-            if comp:
-                Z = np.minimum(Zn, _up_vec(steps.rows[k + 1] * enext, 1))
-            failure = _accept(e, k, ek, enext, R, radius, tube, f", M = {M:.3g}", "the Hessian-Lipschitz constant is")
-            if failure:
-                valid = k + 1
-                break
-            ek = enext
+            table, start = tube._window(k)
+            stop = min(start + tube.window, K)
+            hasC = comp and data.C is not None
+            hasMt = rec is not None and rec.Mt is not None
+            hasS = data.smooth is not None
+            cached = np.array(sorted(table), dtype=np.float64)
+            k, ek, Wk, enext, status = _run_steps(
+                k, stop, start, i, ek, Wk, Z, h, h2, st, rc, n, comp, rec is not None, fixed, rad, float(R),
+                _f64(data.M), _f64(data.C if hasC else None, (1, 1, 1, 1)), hasC,
+                _f64(data.N if hasMt else None), hasMt,
+                np.ascontiguousarray(data.smooth, dtype=np.bool_) if hasS else np.ones(1, dtype=np.bool_), hasS,
+                cached, tube.coarse, 4 * tube.coarse_margin, tube.reuse, tube.r_min, e, radii, Ms, needs)
+            if status == 1:
+                failure = _accept(e, k, ek, enext, radii[k], radius, tube, f", M = {Ms[k]:.3g}",
+                                  "the Hessian-Lipschitz constant is")
+                if failure:
+                    valid = k + 1
+                    break
+                ek = enext
+                k += 1
     e[valid:] = _INF
     return BoundResult(e, radii, Ms, valid, failure, needs, tube.tried, radius is None)
 
