@@ -283,7 +283,7 @@ def main() -> None:
         print()
 
     if "hess" in ap_sections:
-        print("## PF Hessian of a data loss (per-sample n(n+1)/2 kernel summed in the data loop), N = 500, cold")
+        print("## PF Hessian of a data loss (per-sample Hessian columns K_1(θ, x_i; e_j) summed in the data loop), N = 500, cold")
         print("| n | build + first call (s) | call (ms) |")
         print("|---|---|---|")
         for n in ([10, 31] if a.quick else [10, 31, 50]):
