@@ -362,7 +362,7 @@ _RHS: dict = {}
 
 def _neg_grad_kernel(loss):
     """numba kernel rhs(θ, p) = −∇E(θ) (p unused), for the integrator and for GD."""
-    key = (loss.expr, loss.params)
+    key = loss.key
     k = _RHS.get(key)
     if k is None:
         k = _RHS[key] = compile_exprs([-e for e in loss.grad_exprs], loss.params, scalars=(_P,), name="neg_grad")

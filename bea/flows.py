@@ -495,10 +495,10 @@ def _loss(E, params) -> CompiledLoss:
 
 
 def _is_quadratic(loss: CompiledLoss) -> bool:
-    key = (loss.expr, loss.params)
+    key = loss.key
     q = _QUADRATIC.get(key)
     if q is None:
-        q = _QUADRATIC[key] = all(not e.free_symbols for e in loss.hess_expr)
+        q = _QUADRATIC[key] = loss.is_quadratic
     return q
 
 
@@ -558,7 +558,7 @@ def _pf_eigen_rhs(y, h):
 
 def _pf_eigen(loss: CompiledLoss):
     """(field, λ, U, state tail) for the quadratic PF in the eigenbasis of its constant Hessian."""
-    key = (loss.expr, loss.params, "eigen")
+    key = (loss.key, "eigen")
     cached = _FIELDS.get(key)
     if cached is None:
         zero = np.zeros(loss.n)
@@ -625,13 +625,13 @@ def _make_flipped(loss: CompiledLoss):
 
 
 def _field(loss: CompiledLoss, flow: str, order, general: bool = False):
-    key = (loss.expr, loss.params, flow, order, general)
+    key = (loss.key, flow, order, general)
     f = _FIELDS.get(key)
     if f is not None:
         return f
     if flow in _BEA_ORDER or flow == "bea":
         k = _BEA_ORDER.get(flow, order)
-        f = modified_field(loss.expr, loss.params, order=k).compile()
+        f = modified_field(loss, order=k).compile()  # a DataLoss gives its data-loop field (bea.data)
     elif flow == "positive":
         f = compile_exprs(loss.grad_exprs, loss.params, (step_symbol(),), name="positive_flow")
     elif flow == "flipped":
@@ -655,7 +655,7 @@ def _pf_continued_trajectory(loss: CompiledLoss, flow, theta0, h, steps, rtol, a
     log(1 − hλ_i): one :func:`bea.integrate.solve` run over the augmented state of
     :func:`_make_pf_continued`, its references rewritten after every accepted step."""
     n = loss.n
-    key = (loss.expr, loss.params, flow, "continued")
+    key = (loss.key, flow, "continued")
     fns = _FIELDS.get(key)
     if fns is None:
         fns = _FIELDS[key] = _make_pf_continued(loss, nonprincipal=(flow == "pf+np"))

@@ -200,6 +200,25 @@ def test_gd_trajectory_certify_max_step_accept_a_data_loss():
     assert ans.certified_step == bea.max_step(E, PARAMS, th0, 1.0, 0.05).certified_step
 
 
+def test_flows_of_a_data_loss_never_unroll_the_data():
+    """trajectory's ngf, igr, third and pf fields of a DataLoss are its data-loop kernels: the unrolled
+    sympy mean (``expr``) is never built — so their cost is linear in N, not a symbolic expression over
+    the data — and each flow equals the flow of the unrolled loss (small N, where that is cheap)."""
+    import bea.flows
+
+    data = make_data(6, seed=11)
+    th0, h = np.array([0.3, -0.2, 0.1]), 0.5
+    E = unrolled(LOGISTIC, data)
+    for flow in ("ngf", "igr", "third", "pf"):
+        dl = data_loss(LOGISTIC, PARAMS, INPUTS, data)
+        bea.flows._FIELDS.clear()
+        ours = bea.trajectory(dl, PARAMS, th0, h, 8, flow=flow, rtol=1e-12, atol=1e-14)
+        assert "expr" not in vars(dl), f"{flow}: the unrolled mean was built"
+        bea.flows._FIELDS.clear()
+        ref = bea.trajectory(E, PARAMS, th0, h, 8, flow=flow, rtol=1e-12, atol=1e-14)
+        assert rel(ours, ref) < 1e-9, flow
+
+
 # ---------------------------------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     "kwargs, error, words",
