@@ -44,6 +44,8 @@ rad B) + γ_n·|mid A|·|mid B| (γ_n = nu/(1 − nu) bounds the rounding of the
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import combinations_with_replacement, permutations
 from typing import Sequence
@@ -84,6 +86,22 @@ U = np.finfo(float).eps / 2  # unit roundoff
 TINY = 2.0**-1060  # absolute slack for underflow and libm errors near 0
 _LIBM = 64 * U  # relative widening of libm values (backend "float")
 _INF = math.inf
+_PINF, _NINF = np.array(np.inf), np.array(-np.inf)  # 0-d: np.nextafter's direction without a conversion per call
+_NULL = nullcontext()
+_sum = np.add.reduce
+
+
+class _Quiet(threading.local):
+    depth = 0  # > 0 while an IntervalKernel runs in this thread: numpy's warnings are already off there
+
+
+_QUIET = _Quiet()
+
+
+def _errstate(**kw):
+    """np.errstate(**kw), or a no-op inside a kernel call (all warnings already ignored there): the
+    same values either way — errstate only decides whether numpy warns."""
+    return _NULL if _QUIET.depth else np.errstate(**kw)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -93,12 +111,12 @@ _INF = math.inf
 
 def down(x):
     """The next float below ``x`` (elementwise): a lower bound of a correctly rounded result."""
-    return np.nextafter(x, -np.inf)
+    return np.nextafter(x, _NINF)
 
 
 def up(x):
     """The next float above ``x`` (elementwise): an upper bound of a correctly rounded result."""
-    return np.nextafter(x, np.inf)
+    return np.nextafter(x, _PINF)
 
 
 def upper(x) -> float:
@@ -219,8 +237,8 @@ class Iv:
 
     def sanitize(self) -> Iv:
         """NaN end points (an undefined operation) replaced by the whole real line."""
-        with np.errstate(invalid="ignore"):  # inf − inf in the test is NaN on purpose (checked below)
-            clean = not np.isnan(np.sum(self.lo) + np.sum(self.hi))
+        with _errstate(invalid="ignore"):  # inf − inf in the test is NaN on purpose (checked below)
+            clean = not math.isnan(_sum(self.lo, None) + _sum(self.hi, None))
         if clean:  # no NaN (nor ±inf mixing): nothing to do
             return self
         bad = np.isnan(self.lo) | np.isnan(self.hi)
@@ -263,13 +281,13 @@ class Iv:
                     z = np.zeros(self.shape)
                     return Iv(z, z)
                 a, b = (self.lo * clo, self.hi * clo) if clo > 0 else (self.hi * clo, self.lo * clo)
-                return Iv(down(a), up(b))
+                return _iv(down(a), up(b))
             other = Iv(clo, chi)
         if isinstance(other, np.ndarray):
             other = Iv(other)
         if not isinstance(other, Iv):
             return NotImplemented
-        with np.errstate(invalid="ignore", over="ignore"):  # 0·inf is NaN: an undefined end point (see
+        with _errstate(invalid="ignore", over="ignore"):  # 0·inf is NaN: an undefined end point (see
             # sanitize); an overflow gives ±inf, a valid end once rounded outwards
             p1, p2 = self.lo * other.lo, self.lo * other.hi
             p3, p4 = self.hi * other.lo, self.hi * other.hi
@@ -357,7 +375,7 @@ def _ipow(a, k: int):
 def _inv(a):
     a = _lift(a)
     bad = (a.lo <= 0) & (a.hi >= 0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 1/subnormal = inf: a valid end
+    with _errstate(divide="ignore", invalid="ignore", over="ignore"):  # 1/subnormal = inf: a valid end
         lo = down(1.0 / a.hi)
         hi = up(1.0 / a.lo)
     return Iv(np.where(bad, -np.inf, lo), np.where(bad, np.inf, hi))
@@ -367,7 +385,7 @@ def _sqrt(a):
     """√ on [lo, hi] ∩ [0, ∞); NaN (the whole line) when the interval reaches below −2⁻¹⁰⁷⁰, a lower
     end within 2⁻¹⁰⁷⁰ of 0 being the outward rounding of an exact 0 (a sum of squares)."""
     a = _lift(a)
-    with np.errstate(invalid="ignore"):
+    with _errstate(invalid="ignore"):
         lo = np.where(a.lo > 0, down(np.sqrt(np.maximum(a.lo, 0.0))), 0.0)
         hi = up(np.sqrt(a.hi))
     return Iv(np.where(a.lo < -(2.0**-1070), np.nan, lo), hi).sanitize()
@@ -391,7 +409,7 @@ def _monotone(fn, increasing=True, domain=None):
     def ext(a):
         a = _lift(a)
         lo, hi = (a.lo, a.hi) if increasing else (a.hi, a.lo)
-        with np.errstate(all="ignore"):
+        with _errstate(all="ignore"):
             out = Iv(_wdown(fn(lo)), _wup(fn(hi)))
         if domain is not None:
             d0, d1 = domain
@@ -404,7 +422,7 @@ def _monotone(fn, increasing=True, domain=None):
 
 def _log_float(a):
     a = _lift(a)
-    with np.errstate(all="ignore"):
+    with _errstate(all="ignore"):
         lo = np.where(a.lo > 0, _wdown(np.log(np.where(a.lo > 0, a.lo, 1.0))), -np.inf)
         hi = _wup(np.log(a.hi))
     return Iv(np.where(a.hi <= 0, np.nan, lo), hi).sanitize()
@@ -416,7 +434,7 @@ def _periodic(fn):
     def ext(a):
         a = _lift(a)
         m, r = a.mid_rad()
-        with np.errstate(all="ignore"):
+        with _errstate(all="ignore"):
             v = fn(m)
             lo, hi = down(_wdown(v) - r), up(_wup(v) + r)
         return Iv(np.maximum(lo, -1.0), np.minimum(hi, 1.0)).sanitize()
@@ -436,7 +454,7 @@ def _tan_float(a):
 
 def _cosh_float(a):
     a = _lift(a)
-    with np.errstate(over="ignore"):
+    with _errstate(over="ignore"):
         return Iv(np.maximum(_wdown(np.cosh(a.mig())), 1.0), _wup(np.cosh(a.mag())))
 
 
@@ -645,8 +663,28 @@ class IntervalKernel:
 
     def __call__(self, *values) -> list:
         with np.errstate(all="ignore"):
-            out = self._fn(*values, self._consts)
-        return [_lift(v).sanitize() for v in out]
+            _QUIET.depth += 1
+            try:
+                out = self._fn(*values, self._consts)
+                return [_lift(v).sanitize() for v in out]
+            finally:
+                _QUIET.depth -= 1
+
+    def stacked(self, batch: tuple, *values) -> Iv:
+        """The outputs for boxes of shape ``batch`` stacked along a new last axis (shape batch +
+        (size,)), sanitized: the same intervals as ``stack`` of :meth:`__call__`'s list, with one
+        sanitize pass over the whole array instead of one per output (sanitize is entrywise)."""
+        with np.errstate(all="ignore"):
+            _QUIET.depth += 1
+            try:
+                out = self._fn(*values, self._consts)
+                lo, hi = np.empty(batch + (len(out),)), np.empty(batch + (len(out),))
+                for i, v in enumerate(out):
+                    v = _lift(v)
+                    lo[..., i], hi[..., i] = v.lo, v.hi  # a constant output broadcasts over the batch
+                return _iv(lo, hi).sanitize()
+            finally:
+                _QUIET.depth -= 1
 
 
 _KERNELS: dict = {}
@@ -710,6 +748,26 @@ class BoxLoss:
         self.n = loss.n
         self.backend = backend
         self._kernels: dict = {}
+        self._index: dict = {}  # index arrays and multiplicities, built once (they depend on n only)
+
+    def _indices(self, what):
+        v = self._index.get(what)
+        if v is None:
+            n = self.n
+            if what == "hess":
+                v = np.zeros((n, n), dtype=int)
+                it = 0
+                for i in range(n):
+                    for j in range(i, n):
+                        v[i, j] = v[j, i] = it
+                        it += 1
+            elif what == "t3":
+                pos = {idx: i for i, idx in enumerate(combinations_with_replacement(range(n), 3))}
+                v = np.array([[[pos[tuple(sorted((i, j, k)))] for k in range(n)] for j in range(n)] for i in range(n)])
+            else:  # "mult"
+                v = np.array(t3_multiplicities(n), dtype=float)
+            self._index[what] = v
+        return v
 
     def _kernel(self, name):
         k = self._kernels.get(name)
@@ -723,41 +781,36 @@ class BoxLoss:
         return [v if v.lo.shape == batch else Iv(np.broadcast_to(v.lo, batch), np.broadcast_to(v.hi, batch))
                 for v in self._kernel(name)(*args)]
 
+    def _stacked(self, name, boxes: Iv) -> Iv:
+        """``stack(self._eval(name, boxes), axis=-1)`` (the same intervals), in one pass."""
+        return self._kernel(name).stacked(boxes.shape[:-1], *[boxes[..., i] for i in range(self.n)])
+
     def grad(self, boxes: Iv) -> Iv:
         """∇E over each box, shape (..., n)."""
-        return stack(self._eval("grad", boxes), axis=-1)
+        return self._stacked("grad", boxes)
 
     def hg(self, boxes: Iv) -> Iv:
         """H g over each box, shape (..., n)."""
-        return stack(self._eval("hg", boxes), axis=-1)
+        return self._stacked("hg", boxes)
 
     def hess(self, boxes: Iv) -> Iv:
         """∇²E over each box, shape (..., n, n) (symmetric)."""
-        n = self.n
-        flat = self._eval("hess", boxes)
-        idx = np.zeros((n, n), dtype=int)
-        it = 0
-        for i in range(n):
-            for j in range(i, n):
-                idx[i, j] = idx[j, i] = it
-                it += 1
-        s = stack(flat, axis=-1)
+        s = self._stacked("hess", boxes)
+        idx = self._indices("hess")
         return Iv(s.lo[..., idx], s.hi[..., idx])
 
     def dhg_norm(self, boxes: Iv) -> np.ndarray:
         """Upper bound of ‖D(Hg)‖_F over each box (a Lipschitz constant of Hg there)."""
-        return norm_upper(stack(self._eval("dhg", boxes), axis=-1))
+        return norm_upper(self._stacked("dhg", boxes))
 
     def t3_entries(self, boxes: Iv) -> Iv:
         """The distinct entries T_ijk (i ≤ j ≤ k, in ``combinations_with_replacement`` order) of
         ∇³E over each box, shape (..., m)."""
-        return stack(self._eval("t3", boxes), axis=-1)
+        return self._stacked("t3", boxes)
 
     def t3_tensor(self, entries: Iv) -> Iv:
         """The full symmetric tensor, shape (..., n, n, n), from :meth:`t3_entries`."""
-        n = self.n
-        pos = {idx: i for i, idx in enumerate(combinations_with_replacement(range(n), 3))}
-        idx = np.array([[[pos[tuple(sorted((i, j, k)))] for k in range(n)] for j in range(n)] for i in range(n)])
+        idx = self._indices("t3")
         return Iv(entries.lo[..., idx], entries.hi[..., idx])
 
     def t3_norm(self, boxes: Iv | None = None, *, entries: Iv | None = None) -> np.ndarray:
@@ -766,7 +819,7 @@ class BoxLoss:
         Each stored entry T_ijk (i ≤ j ≤ k) counts with the number of its index permutations."""
         if entries is None:
             entries = self.t3_entries(boxes)
-        mult = np.array(t3_multiplicities(self.n), dtype=float)
+        mult = self._indices("mult")
         return norm_upper(entries, weights=mult)
 
     def picard(self, Y: Iv, tau: float, *, iterations: int = 12, guess: Iv | None = None):
@@ -826,11 +879,14 @@ def norm_upper(v, axis=-1, weights=None) -> np.ndarray:
     n = a.shape[axis] if a.ndim else 1
     with np.errstate(over="ignore", invalid="ignore"):
         sq = a * a if weights is None else (a * a) * weights
-        s = np.sum(sq, axis=axis)
+        s = _sum(sq, axis)
         # squares, weights and the sum in round to nearest: ≤ n + 2 roundings deep
         out = up(np.sqrt(inflate_sum(s, n + 2)))
-    out = np.where(s == 0, np.where(np.all(a == 0, axis=axis), 0.0, out), out)
-    return np.where(np.isnan(out), np.inf, out)
+    zero = s == 0
+    if zero.any():  # (skipped when no sum is 0: np.where would copy out unchanged)
+        out = np.where(zero, np.where(np.all(a == 0, axis=axis), 0.0, out), out)
+    nan = np.isnan(out)
+    return np.where(nan, np.inf, out) if nan.any() else np.asarray(out)
 
 
 def mr_matmul(Am, Ar, Bm, Br):
