@@ -50,7 +50,7 @@ from numba.extending import intrinsic
 from bea.codegen import _accept_array_likes, _load, _source_key, cache_dir, compile_exprs, CODEGEN_VERSION
 from bea.errors import InvalidInputError, InvalidMethodError, InvalidOrderError, InvalidParamsError
 from bea.loss import CompiledLoss
-from bea.symbolic import scalar_expression, validate_loss
+from bea.symbolic import scalar_expression, symbol_sequence, validate_loss
 
 __all__ = ["DataLoss", "data_loss", "per_sample_directional_gradient"]
 
@@ -189,14 +189,7 @@ def _load_driver(source: str, name: str):
 
 # --------------------------------------------------------------------------- the loss
 def _check_inputs(inputs, params):
-    if isinstance(inputs, (sp.Symbol, str)):
-        inputs = [inputs]
-    try:
-        inputs = list(inputs)
-    except TypeError:
-        raise InvalidParamsError(f"inputs must be a sequence of sympy Symbols, got {inputs!r}") from None
-    if not inputs:
-        raise InvalidParamsError("inputs is empty: give the per-sample symbols (one per data column)")
+    inputs = symbol_sequence(inputs, "inputs", "give the per-sample symbols (one per data column)")
     out = []
     for s in inputs:
         if isinstance(s, str):
@@ -244,14 +237,7 @@ class DataLoss(CompiledLoss):
     """
 
     def __init__(self, per_sample, params, inputs, data):
-        if isinstance(params, (sp.Symbol, str)):
-            params = [params]
-        try:
-            params = list(params)
-        except TypeError:
-            raise InvalidParamsError(f"params must be a sequence of sympy Symbols, got {params!r}") from None
-        if not params:
-            raise InvalidParamsError("params is empty: give the parameter symbols of the per-sample loss")
+        params = symbol_sequence(params, "params", "give the parameter symbols of the per-sample loss")
         inputs = _check_inputs(inputs, params)
         pnames = {p if isinstance(p, sp.Symbol) else sp.Symbol(p) for p in params}
         overlap = sorted(str(s) for s in inputs if s in pnames)

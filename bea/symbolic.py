@@ -34,6 +34,7 @@ __all__ = [
     "step_symbol",
     "non_smooth_functions",
     "scalar_expression",
+    "symbol_sequence",
 ]
 
 _NON_SMOOTH = (
@@ -78,6 +79,20 @@ def scalar_expression(e, *, error=InvalidLossError, what: str = "the loss") -> s
     return e
 
 
+def symbol_sequence(value, name: str, hint: str) -> list:
+    """``value`` as a non-empty list (one Symbol or string becomes a list of one); the entries are
+    checked by the caller. ``name`` and ``hint`` go into the :class:`bea.InvalidParamsError`."""
+    if isinstance(value, (sp.Symbol, str)):
+        value = [value]
+    try:
+        value = list(value)
+    except TypeError:
+        raise InvalidParamsError(f"{name} must be a sequence of sympy Symbols, got {value!r}") from None
+    if not value:
+        raise InvalidParamsError(f"{name} is empty: {hint}")
+    return value
+
+
 def validate_loss(E, params) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
     """Check and normalise a loss and its parameters; raise a :class:`bea.BEAError` subclass if bad.
 
@@ -85,14 +100,7 @@ def validate_loss(E, params) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
     of distinct sympy Symbols (strings are accepted and matched by name to the loss's symbols) that
     contains every free symbol of E.
     """
-    if isinstance(params, (sp.Symbol, str)):
-        params = [params]
-    try:
-        params = list(params)
-    except TypeError:
-        raise InvalidParamsError(f"params must be a sequence of sympy Symbols, got {params!r}") from None
-    if not params:
-        raise InvalidParamsError("params is empty: give the parameter symbols of the loss, e.g. [x, y]")
+    params = symbol_sequence(params, "params", "give the parameter symbols of the loss, e.g. [x, y]")
 
     if isinstance(E, str):
         names = {p: sp.Symbol(p) for p in params if isinstance(p, str)}
