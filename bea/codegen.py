@@ -58,10 +58,13 @@ from bea.errors import InvalidInputError, InvalidLossError, InvalidParamsError
 __all__ = ["compile_exprs", "kernel_source", "cache_dir", "clear_memory_cache", "llvm_available", "CODEGEN_VERSION"]
 
 #: Bump whenever the generated source or the helpers it imports change meaning (part of the key).
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"  # 3: caches written by "2" may hold "<dynamic>" overloads (see clear_memory_cache)
 
 _MODULE_PREFIX = "_bea_kernel_"
 _MEMORY: dict = {}  # (exprs, shape, params, scalars, cse, name) -> kern, and cache key -> kern
+# kernel modules to import afresh on their next load (see clear_memory_cache); they stay in
+# sys.modules meanwhile so that older dispatchers still resolve their module by name
+_STALE: set = set()
 _LOCK = threading.RLock()
 _RESERVED = {"theta", "thetas", "out", "numpy", "math", "njit", "prange", "i", "m", "_inexact"}
 
@@ -167,11 +170,17 @@ def cache_dir() -> Path:
 
 def clear_memory_cache() -> None:
     """Forget the kernels of this process (the disk cache stays): the next :func:`compile_exprs`
-    imports the module file again and gets a new dispatcher, loading numba's cached machine code."""
+    imports the module file again and gets a new dispatcher, loading numba's cached machine code.
+
+    The modules stay in ``sys.modules`` until that re-import replaces them: a dispatcher made
+    before the clear (held, say, by a flow cache) may still compile a new signature, and numba
+    then looks its module up by name. A module missing there would make numba compile it as a
+    ``'<dynamic>'`` function and write that into the on-disk cache, which every later process
+    loading the kernel would fail to unpickle.
+    """
     with _LOCK:
         _MEMORY.clear()
-        for modname in [m for m in sys.modules if m.startswith(_MODULE_PREFIX)]:
-            del sys.modules[modname]
+        _STALE.update(m for m in sys.modules if m.startswith(_MODULE_PREFIX))
 
 
 def kernel_source(kern) -> str:
@@ -386,15 +395,20 @@ def _load(source: str, key: str, name: str, folder: Path):
             path = Path(tempfile.mkdtemp(prefix="bea-kernels-")) / path.name
             path.write_text(source, encoding="utf-8")
     module = sys.modules.get(modname)
-    if module is None:
+    if module is None or modname in _STALE:
         spec = importlib.util.spec_from_file_location(modname, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[modname] = module  # numba pickles references to the kernel by module name
+        fresh = importlib.util.module_from_spec(spec)
+        sys.modules[modname] = fresh  # numba pickles references to the kernel by module name
         try:
-            spec.loader.exec_module(module)
+            spec.loader.exec_module(fresh)
         except BaseException:
-            del sys.modules[modname]
+            if module is None:
+                del sys.modules[modname]
+            else:  # keep the old module resolvable for the dispatchers made from it
+                sys.modules[modname] = module
             raise
+        _STALE.discard(modname)
+        module = fresh
     return module, path, hit
 
 

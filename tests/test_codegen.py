@@ -555,3 +555,29 @@ def test_llvm_auto_threshold_and_pickled_machine_code(kernel_cache):
     again = compile_exprs(big_exprs, PARAMS, [h], name="auto_big", backend="auto")
     assert again is not big and again.backend == "llvm"
     np.testing.assert_array_equal(again(th, 0.2), first)
+
+
+def test_dispatcher_from_before_a_clear_caches_a_loadable_overload(tmp_path):
+    """Regression (CI, notebook 03): a kernel made before clear_memory_cache and compiled for a new
+    signature after it was written to numba's disk cache as a '<dynamic>' function, and every later
+    process that loaded that overload failed with ModuleNotFoundError: No module named '<dynamic>'."""
+    env = dict(os.environ, BEA_CACHE_DIR=str(tmp_path), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    script = """
+        import sys, numpy as np, sympy as sp
+        from bea.codegen import clear_memory_cache, compile_exprs
+        x, y = sp.symbols("x y")
+        k = compile_exprs([sp.exp(x) * y**3 - x * y], [x, y], name="stale")
+        k(np.array([0.3, 0.2]))
+        if sys.argv[1] == "writer":
+            clear_memory_cache()  # k stays alive, as in a flow cache
+        print(complex(k(np.array([0.3 + 0.1j, 0.2]))[0]))  # a new (complex) signature
+    """
+    outs = []
+    for role in ("writer", "reader"):
+        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script), role], env=env, text=True,
+                              capture_output=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outs.append(complex(proc.stdout.strip().splitlines()[-1]))
+    z = 0.3 + 0.1j
+    expected = np.exp(z) * 0.2**3 - z * 0.2
+    assert outs[0] == outs[1] and abs(outs[0] - expected) < 1e-15
