@@ -1,6 +1,9 @@
 import os
 
+import numba
+import numpy as np
 import pytest
+import sympy as sp
 from hypothesis import HealthCheck, settings
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (default: "ci" when CI is set, else "dev"):
@@ -52,3 +55,33 @@ def _isolated_kernel_cache(tmp_path_factory):
     if "BEA_CACHE_DIR" not in os.environ:
         os.environ["BEA_CACHE_DIR"] = str(tmp_path_factory.mktemp("bea-cache"))
     yield
+
+
+# --------------------------------------------------------------------------- shared test losses
+# One definition each, imported by the test modules (``from conftest import ROSEN``). sympy symbols
+# compare by name, so these mix with any test's own ``x, y = sp.symbols("x y")``.
+_x, _y = sp.symbols("x y")
+QUAD = _x**2 + _y**2 / 100  # H = diag(2, 0.02), design notes §3
+ROSEN = (1 - _x) ** 2 + 100 * (_y - _x**2) ** 2  # Rosenbrock, minimum (1, 1), λ_max ≈ 1001.6 there
+ROSEN10 = (1 - _x) ** 2 + 10 * (_y - _x**2) ** 2  # a milder banana
+
+
+def rosen_grad(t):
+    """∇ROSEN by hand (an independent route to the symbolic gradient)."""
+    a, b = t
+    return np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
+
+
+def rosen_hess(t):
+    """∇²ROSEN by hand."""
+    a, b = t
+    return np.array([[2 - 400 * (b - a * a) + 800 * a * a, -400 * a], [-400 * a, 200.0]])
+
+
+@numba.njit
+def rosenbrock_ngf(y, p):
+    """y' = −∇ROSEN written out by hand, as a numba rhs ``f(y, p)`` (p unused)."""
+    out = np.empty(2)
+    out[0] = 2.0 * (1.0 - y[0]) + 400.0 * y[0] * (y[1] - y[0] * y[0])
+    out[1] = -200.0 * (y[1] - y[0] * y[0])
+    return out

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 import bea
 from bea.errors import BEAError, InvalidInputError, InvalidOrderError, UnknownMethodError
 from bea.testing import fit_order, integrate_mp, points, polynomial_losses, quadratics
+from conftest import QUAD
 
 x, y = sp.symbols("x y")
 E1 = x**2 / 2 + y**2 + x**4 / 4 + sp.Rational(3, 10) * x * y  # non-quadratic, convex near θ0
 TH1 = [0.8, 0.5]
-QUAD = x**2 + sp.Rational(1, 100) * y**2  # H = diag(2, 0.02), design notes §3
 THQ = [-0.35, -0.2]
 FLOW_ORDER = {"ngf": 0, "igr": 1, "third": 2}
 

@@ -11,9 +11,9 @@ import pytest
 import sympy as sp
 
 import bea
+from conftest import QUAD
 
 x, y = sp.symbols("x y")
-QUAD = x**2 + sp.Rational(1, 100) * y**2  # H = diag(2, 0.02), design notes §3
 THETA0 = [-0.35, -0.2]
 
 

@@ -10,23 +10,14 @@ import sympy as sp
 
 from bea.dal import DALResult, dal, dal_learning_rate, dal_momentum, dal_p, dal_per_parameter, hvp_kernel
 from bea.errors import BEAError, IntegrationError, InvalidInputError
+from conftest import QUAD, ROSEN, rosen_grad, rosen_hess
 
 x, y = sp.symbols("x y")
 P2 = [x, y]
-QUAD = x**2 + y**2 / 100
 H = np.diag([2.0, 0.02])
 THETA0 = np.array([-0.35, -0.2])
-ROSEN = (1 - x) ** 2 + 100 * (y - x**2) ** 2
 
 
-def rosen_grad(t):
-    a, b = t
-    return np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
-
-
-def rosen_hess(t):
-    a, b = t
-    return np.array([[2 - 400 * (b - a * a) + 800 * a * a, -400 * a], [-400 * a, 200.0]])
 
 
 def numpy_dal(grad, hess, theta0, steps, *, p=1.0, c=2.0, m=0.0, per_parameter=False):

@@ -21,15 +21,13 @@ import bea
 from bea import flows
 from bea.errors import BEAError, IntegrationError, InvalidInputError, InvalidOrderError, UnknownMethodError
 from bea.flows import FLOWS, gd, pf_closed_form, pf_field, trajectory
+from conftest import QUAD, ROSEN, ROSEN10
 
 x, y, z = sp.symbols("x y z")
 P2 = [x, y]
-QUAD = x**2 + y**2 / 100  # H = diag(2, 0.02)
 H_QUAD = np.diag([2.0, 0.02])
 THETA0 = np.array([-0.35, -0.2])
 HALF = z**2 / 2
-ROSEN10 = (1 - x) ** 2 + 10 * (y - x**2) ** 2
-ROSEN = (1 - x) ** 2 + 100 * (y - x**2) ** 2
 
 # a fixed non-diagonal quadratic ½θᵀAθ + bᵀθ with eigenvalues 2, 0.7, −0.3 (one compile for many tests)
 _rot = np.linalg.qr(np.array([[1.0, 0.3, -0.2], [0.1, 1.0, 0.4], [-0.5, 0.2, 1.0]]))[0]

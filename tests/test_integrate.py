@@ -20,21 +20,12 @@ from numba import types
 from bea.errors import BEAError, IntegrationError, InvalidInputError, UnknownMethodError
 from bea.integrate import DOP853, DOPRI5, METHODS, Solution, solve
 from bea.principal import alpha_scalar
+from conftest import rosenbrock_ngf
 
 METHOD_NAMES = ["dopri5", "dop853"]
 
 
 # ----------------------------------------------------------------------------- fields (module level)
-
-
-@numba.njit
-def rosenbrock_ngf(y, p):
-    """y' = −∇E, E = (1 − x)² + 100 (y − x²)²  (p unused)."""
-    x0, x1 = y[0], y[1]
-    out = np.empty(2)
-    out[0] = 2.0 * (1.0 - x0) + 400.0 * x0 * (x1 - x0 * x0)
-    out[1] = -200.0 * (x1 - x0 * x0)
-    return out
 
 
 @numba.njit

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pf_reference import pf_reference
 
 import bea
+from conftest import ROSEN
 
 x, y, w = sp.symbols("x y w")
 u = sp.Symbol("u")
@@ -163,7 +164,6 @@ def test_eigenvalues_on_different_sheets_cross():
 
 a, b = sp.symbols("a b")
 BEALE = (sp.Rational(3, 2) - x + x * y) ** 2 + (sp.Rational(9, 4) - x + x * y**2) ** 2 + (sp.Rational(21, 8) - x + x * y**3) ** 2
-ROSEN = (1 - x) ** 2 + 100 * (y - x**2) ** 2
 TANH_NET = (sum((b * sp.tanh(a * s) - r) ** 2 for s, r in ((-1, -0.5), (0.4, 0.3), (1.2, 0.6))) / 2
             + (x**2 + y**2) / 10 + x * a / 5 + y * b / 7)
 

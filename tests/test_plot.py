@@ -18,10 +18,10 @@ from bea import plot  # noqa: E402
 from bea.dal import dal  # noqa: E402
 from bea.errors import InvalidInputError  # noqa: E402
 from bea.principal import diagnostics_along  # noqa: E402
+from conftest import QUAD
 
 x, y, w = sp.symbols("x y w")
 P2 = [x, y]
-QUAD = x**2 + y**2 / 100
 THETA0 = [-0.35, -0.2]
 HIMMELBLAU = (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
 

@@ -21,12 +21,11 @@ from bea.principal import (
     flow_alpha,
     flow_alpha_scalar,
 )
+from conftest import QUAD, ROSEN
 
 x, y = sp.symbols("x y")
 P2 = [x, y]
-QUAD = x**2 + y**2 / 100
 THETA0 = np.array([-0.35, -0.2])
-ROSEN = (1 - x) ** 2 + 100 * (y - x**2) ** 2
 
 
 def test_diagnostics_on_the_reference_quadratic():

@@ -30,6 +30,7 @@ from bea.rigorous import (
     upper,
 )
 from bea.testing import integrate_mp
+from conftest import ROSEN
 
 x, y, z = sp.symbols("x y z")
 
@@ -159,7 +160,6 @@ def _mp_flow(E, params, theta0, ts, dps=30):
     return out
 
 
-ROSEN = (1 - x) ** 2 + 100 * (y - x**2) ** 2
 DW = (x**2 - 1) ** 2 / 4 + y**2 / 2 + x * y / 5
 
 

@@ -14,18 +14,11 @@ torch = pytest.importorskip("torch")
 import bea  # noqa: E402
 from bea.integrate import solve as nsolve  # noqa: E402
 from bea.torch.integrate import TorchSolution, solve  # noqa: E402
+from conftest import rosenbrock_ngf
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 # the problems here are tiny: one intra-op thread avoids OpenMP spin-waits on a busy 2-core machine
 torch.set_num_threads(1)
-
-
-@numba.njit
-def rosenbrock_ngf(y, p):
-    out = np.empty(2)
-    out[0] = 2.0 * (1.0 - y[0]) + 400.0 * y[0] * (y[1] - y[0] * y[0])
-    out[1] = -200.0 * (y[1] - y[0] * y[0])
-    return out
 
 
 def rosenbrock_ngf_t(y):
