@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from bea.errors import InvalidInputError
+from bea.errors import InvalidInputError, InvalidOrderError
 
 __all__ = ["check_theta0", "check_positive", "check_step", "check_steps"]
 
@@ -48,3 +48,19 @@ def check_steps(steps, name: str = "steps") -> int:
     if steps < 0:
         raise InvalidInputError(f"{name} must be >= 0, got {steps}")
     return int(steps)
+
+
+def check_order(order, minimum: int = 1) -> int:
+    """An integer order ≥ ``minimum`` (integral floats and numpy integers accepted), else
+    :class:`bea.errors.InvalidOrderError`."""
+    if isinstance(order, bool) or not isinstance(order, int):
+        try:
+            is_int = int(order) == order
+        except (TypeError, ValueError):
+            is_int = False
+        if not is_int:
+            raise InvalidOrderError(f"the order must be an integer, got {order!r}")
+        order = int(order)
+    if order < minimum:
+        raise InvalidOrderError(f"the order must be >= {minimum}, got {order}")
+    return order

@@ -51,7 +51,7 @@ import sympy as sp
 from bea._checks import check_steps, check_theta0
 from bea.codegen import compile_exprs
 from bea.errors import IntegrationError, InvalidInputError
-from bea.flows import _loss
+from bea.loss import cached_loss
 
 __all__ = ["DALResult", "dal", "dal_p", "dal_momentum", "dal_per_parameter", "dal_learning_rate", "hvp_kernel"]
 
@@ -60,7 +60,7 @@ _HG: dict = {}
 
 def hvp_kernel(E, params=None):
     """The compiled kernel θ ↦ H(θ)g(θ) (shape (n,)) of a loss, built once per loss."""
-    loss = _loss(E, params)
+    loss = cached_loss(E, params)
     key = (loss.expr, loss.params)
     k = _HG.get(key)
     if k is None:
@@ -141,7 +141,7 @@ def dal_learning_rate(E, params, theta, *, p: float = 1.0, numerator: float = 2.
     """The DAL-p learning rate c/‖H(θ)ĝ(θ)‖^p at one point (c = 2: Eq. 18/19); inf where ‖Hĝ‖ = 0."""
     p = _check_real("p", p)
     c = _check_real("numerator", numerator, positive=True)
-    loss = _loss(E, params)
+    loss = cached_loss(E, params)
     theta = check_theta0(theta, loss.n, name="theta")
     g = loss.grad(theta)
     gn = _norm(g)
@@ -192,7 +192,7 @@ def dal(
     IntegrationError
         an infinite learning rate along g ≠ 0 without ``max_lr``, or divergence (``on_failure="raise"``).
     """
-    loss = _loss(E, params)
+    loss = cached_loss(E, params)
     theta = check_theta0(theta0, loss.n)
     steps = check_steps(steps)
     p = _check_real("p", p)

@@ -411,16 +411,16 @@ class DataLoss(CompiledLoss):
 def _field_plan(series):
     """(nodes, roots): nodes = [(seq, children indices, height)] in dependency order, roots =
     [(node index, power of h, Fraction c)] for the trees with c(t) != 0."""
-    from bea.trees import _canonical, _child_blocks
+    from bea.trees import canonical, child_blocks
 
     index: dict = {}
     nodes: list = []
 
     def visit(seq):
-        seq = _canonical(seq)
+        seq = canonical(seq)
         if seq in index:
             return index[seq]
-        kids = [visit(c) for c in _child_blocks(seq)]
+        kids = [visit(c) for c in child_blocks(seq)]
         height = 1 + max((nodes[k][2] for k in kids), default=-1)
         index[seq] = len(nodes)
         nodes.append((seq, kids, height))

@@ -71,7 +71,7 @@ The branch of log(1 − hλ) is continued along the trajectory (:func:`trajector
     eigenvectors are ill-conditioned and F = V·diag(α)·V⁻¹g loses about ε·cond(V) accuracy.
     Tested against an independent integration with (θ, z, L) as ODE states (tests/pf_reference.py).
     :func:`pf_field` and :func:`flow_field` (single evaluations, no history) use the fixed branch
-    of :func:`bea.principal.flow_alpha_scalar`, arg(1 − z) ∈ (−π/2, 3π/2]: the seed's value on the
+    of :func:`bea.alpha.flow_alpha_scalar`, arg(1 − z) ∈ (−π/2, 3π/2]: the seed's value on the
     real axis and continuous across it, but not across the ray z = 1 + is, s > 0 — integrating
     that field through a winding eigenvalue jumps sheets (or stalls at the cut).
     Quadratic losses (constant H, real eigenvalues) need none of this: H = UΛUᵀ is decomposed once
@@ -107,8 +107,8 @@ from bea._checks import check_step, check_steps, check_theta0
 from bea.codegen import compile_exprs
 from bea.errors import IntegrationError, InvalidInputError, InvalidOrderError, UnknownMethodError
 from bea.integrate import solve
-from bea.loss import CompiledLoss, compile_loss
-from bea.principal import ONE_STEP_FLOOR, alpha_scalar, flow_alpha_scalar, pf_rates
+from bea.loss import CompiledLoss, cached_loss, compile_loss
+from bea.alpha import ONE_STEP_FLOOR, alpha_scalar, flow_alpha_scalar, pf_rates
 from bea.symbolic import modified_field, step_symbol
 
 __all__ = ["FLOWS", "COMPLEX_FLOWS", "MAX_NORM", "gd", "trajectory", "flow_field", "pf_field", "pf_closed_form"]
@@ -205,7 +205,7 @@ def _nearest(z, zref):
 
 @numba.njit(**_NJIT)
 def _fixed_arg(wr, wi):
-    """arg w ∈ (−π/2, 3π/2]: the branch of :func:`bea.principal.flow_alpha_scalar`."""
+    """arg w ∈ (−π/2, 3π/2]: the branch of :func:`bea.alpha.flow_alpha_scalar`."""
     a = math.atan2(wi, wr)
     return a + _TWO_PI if a <= -0.5 * math.pi else a
 
@@ -256,7 +256,7 @@ def _branch_arg(z, i, mode, zref, A, V, Vinv):
 @numba.njit(**_NJIT)
 def _alpha_on_branch(z, a):
     """α = log(1 − z)/z with arg(1 − z) = a (any sheet) and |1 − z| floored at ε; near z = 0 the
-    principal part by :func:`bea.principal.alpha_scalar` (series / log1p: no cancellation) plus
+    principal part by :func:`bea.alpha.alpha_scalar` (series / log1p: no cancellation) plus
     the sheet's 2πim/z."""
     wr = 1.0 - z.real
     wi = 0.0 - z.imag
@@ -474,24 +474,7 @@ def _ptr(disp, kind: str):
     return p
 
 
-_LOSSES: dict = {}
 _QUADRATIC: dict = {}
-
-
-def _loss(E, params) -> CompiledLoss:
-    """:func:`bea.loss.compile_loss`, memoised on (E, params): validating a large sympy loss costs
-    far more (≈ 0.2 s for a 50-parameter quadratic) than a short trajectory."""
-    if isinstance(E, CompiledLoss):
-        return E
-    try:
-        key = (E, tuple(params))
-        hash(key)
-    except TypeError:  # not hashable: let compile_loss raise its error (or handle it)
-        return compile_loss(E, params)
-    loss = _LOSSES.get(key)
-    if loss is None:
-        loss = _LOSSES[key] = compile_loss(E, params)
-    return loss
 
 
 def _is_quadratic(loss: CompiledLoss) -> bool:
@@ -703,7 +686,7 @@ def flow_field(E, params, flow: str = "pf", *, order: int | None = None):
     the PF fields take and return complex128 ``theta``, the others float64.
     """
     order = _check_flow(flow, order)
-    return _field(_loss(E, params), flow, order)
+    return _field(cached_loss(E, params), flow, order)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -726,7 +709,7 @@ def gd(E, params, theta0, h, steps, *, on_failure: str = "raise") -> np.ndarray:
     """
     if on_failure not in ("raise", "return"):
         raise InvalidInputError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
-    loss = _loss(E, params)
+    loss = cached_loss(E, params)
     theta0 = check_theta0(theta0, loss.n)
     h = check_step(h)
     steps = check_steps(steps)
@@ -786,7 +769,7 @@ def trajectory(
     reached.
     """
     order = _check_flow(flow, order)
-    loss = _loss(E, params)
+    loss = cached_loss(E, params)
     theta0 = check_theta0(theta0, loss.n)
     h = check_step(h)
     steps = check_steps(steps)
@@ -840,7 +823,7 @@ def pf_field(E, params, theta, h, *, nonprincipal: bool = False) -> np.ndarray:
     logarithm on the branch continued along the trajectory (module docstring); the two agree
     wherever that branch is the fixed one (always at a real θ).
     """
-    loss = _loss(E, params)
+    loss = cached_loss(E, params)
     theta = _check_point(theta, loss.n)
     h = check_step(h)
     f = _field(loss, "pf+np" if nonprincipal else "pf", None, general=True)

@@ -17,7 +17,7 @@ import sympy as sp
 from bea.codegen import compile_exprs
 from bea.symbolic import validate_loss
 
-__all__ = ["CompiledLoss", "compile_loss"]
+__all__ = ["CompiledLoss", "compile_loss", "cached_loss"]
 
 
 class CompiledLoss:
@@ -108,4 +108,25 @@ def compile_loss(E, params) -> CompiledLoss:
     loss = _CACHE.setdefault((loss.expr, loss.params), loss)
     if raw is not None:
         _CACHE[raw] = loss
+    return loss
+
+
+_LOSSES: dict = {}
+
+
+def cached_loss(E, params) -> CompiledLoss:
+    """:func:`compile_loss`, memoised on (E, params); a :class:`CompiledLoss` is returned as is.
+
+    Validating a large sympy loss costs far more (≈ 0.2 s for a 50-parameter quadratic) than a short
+    trajectory, so every entry point that takes ``(E, params)`` goes through here."""
+    if isinstance(E, CompiledLoss):
+        return E
+    try:
+        key = (E, tuple(params))
+        hash(key)
+    except TypeError:  # not hashable: let compile_loss raise its error (or handle it)
+        return compile_loss(E, params)
+    loss = _LOSSES.get(key)
+    if loss is None:
+        loss = _LOSSES[key] = compile_loss(E, params)
     return loss

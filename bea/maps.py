@@ -66,7 +66,7 @@ from sympy.polys.rings import PolyRing
 
 from bea.errors import InvalidInputError, InvalidMapError, NoGradientNotationError, NonSmoothMapError
 from bea.symbolic import ModifiedField, non_smooth_functions, scalar_expression, step_symbol, validate_loss
-from bea.trees import _check_order
+from bea._checks import check_order
 
 __all__ = ["MapField", "modified_map", "sgd_epoch", "modified_map_with_state", "SHUFFLES"]
 
@@ -530,7 +530,7 @@ class MapField(ModifiedField):
 
     def truncated(self, order: int) -> "MapField":
         """The same field keeping the powers h^0 .. h^order."""
-        order = _check_order(order, minimum=0)
+        order = check_order(order, minimum=0)
         if order > self.order:
             from bea.errors import InvalidOrderError
 
@@ -748,7 +748,7 @@ def modified_map(step, params: Sequence, order: int, h=None) -> MapField:
     >>> modified_map([x - h * x**3], [x], order=1).terms[1]
     Matrix([[-3*x**5/2]])
     """
-    order = _check_order(order, minimum=0)
+    order = check_order(order, minimum=0)
     if _is_map_list(step):
         maps = [_expressions(s, f"the map of step {k + 1}") for k, s in enumerate(step)]
     elif isinstance(step, (list, tuple)) and not step:
@@ -791,7 +791,7 @@ def sgd_epoch(batch_losses: Sequence, params: Sequence, order: int, shuffle: str
     shuffle : ``"fixed"`` or ``"average"``
     h : the step-size symbol (default :func:`bea.symbolic.step_symbol`)
     """
-    order = _check_order(order, minimum=0)
+    order = check_order(order, minimum=0)
     if shuffle not in SHUFFLES:
         raise InvalidInputError(f"shuffle must be one of {SHUFFLES}, got {shuffle!r}")
     if isinstance(batch_losses, (str, sp.Basic)) or not hasattr(batch_losses, "__iter__"):
@@ -842,7 +842,7 @@ def modified_map_with_state(
     NonSmoothMapError
         Non-smooth functions, also after the state is put on the manifold (e.g. sqrt(v) with v = g²).
     """
-    order = _check_order(order, minimum=0)
+    order = check_order(order, minimum=0)
     th = _expressions(theta_step, "theta_step")
     st = _expressions(state_step, "state_step")
     if isinstance(state, (sp.Symbol, str)):

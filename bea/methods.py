@@ -36,7 +36,7 @@ from bea.errors import (
     InvalidTableauError,
     UnknownMethodError,
 )
-from bea.trees import LevelSequence, RootedTree, _child_blocks
+from bea.trees import LevelSequence, RootedTree, child_blocks
 
 __all__ = [
     "ButcherTableau",
@@ -210,7 +210,7 @@ def _internal_weights(tab: ButcherTableau, seq: LevelSequence) -> tuple[Fraction
     """Φ_i(t) for every stage i (HLW III.1)."""
     s = tab.stages
     out = [Fraction(1)] * s
-    for child in _child_blocks(seq):
+    for child in child_blocks(seq):
         phi_c = _internal_weights(tab, child)
         for i in range(s):
             out[i] *= sum((tab.A[i][j] * phi_c[j] for j in range(s)), Fraction(0))

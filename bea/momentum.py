@@ -28,7 +28,8 @@ import sympy as sp
 
 from bea._checks import check_step, check_steps, check_theta0
 from bea.methods import InvalidMomentumError, Momentum
-from bea.series import ModifiedSeries, _check_order, _state_for, modified_series
+from bea._checks import check_order
+from bea.series import ModifiedSeries, series_state, modified_series
 from bea.trees import LevelSequence, RootedTree
 
 __all__ = ["Momentum", "modified_field", "modified_series_of", "coefficients", "iterate", "slow_manifold_velocity"]
@@ -96,9 +97,9 @@ def slow_manifold_velocity(E, params: Sequence, theta0, h, m, order: int = 3) ->
     """
     mom = _check_numeric_m(m)
     hf = check_step(h)
-    order = _check_order(order, minimum=0)
+    order = check_order(order, minimum=0)
     modified_series(order, mom)  # extends the state to trees with order+1 nodes
-    state = _state_for(mom)
+    state = series_state(mom)
     prev = ModifiedSeries(order, mom, _PreviousPointState(state), kind="previous point on the slow manifold")
     pf = prev.evaluate(E, params)
     th = check_theta0(theta0, len(pf.params))

@@ -80,9 +80,10 @@ def trajectories(
     ax : draw into this Axes instead of a new figure
     levels, margin, grid : contour levels, relative margin around the paths, contour resolution
     """
-    from bea.flows import _loss, gd, trajectory
+    from bea.flows import gd, trajectory
+    from bea.loss import cached_loss
 
-    loss = _loss(E, params)
+    loss = cached_loss(E, params)
     if loss.n != 2:
         raise InvalidInputError(f"trajectories draws 2-parameter losses, this one has {loss.n}")
     given = {name: _path(name, arr) for name, arr in (paths or {}).items()}

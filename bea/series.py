@@ -59,18 +59,18 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Callable, Iterable
 
+from bea._checks import check_order
 from bea.errors import InvalidOrderError
 from bea.methods import ButcherTableau, LinearMultistep, get_method
 from bea.trees import (
     LevelSequence,
     RootedTree,
-    _canonical,
-    _check_order,
-    _child_blocks,
-    _gamma,
-    _sigma,
-    _subtree_splits,
-    _trees_of_order,
+    canonical,
+    child_blocks,
+    density,
+    level_sequences,
+    subtree_splits,
+    symmetry,
 )
 
 __all__ = [
@@ -118,11 +118,11 @@ class _SeriesState:
     def extend(self, order: int) -> None:
         # trees of order < `order` will be trunks: give them their polynomials
         for n in range(self.poly_done + 1, order):
-            for seq in _trees_of_order(n):
+            for seq in level_sequences(n):
                 self._solve_poly(seq)
             self.poly_done = n
         for n in range(max(self.done, order - 1) + 1, order + 1):
-            for seq in _trees_of_order(n):
+            for seq in level_sequences(n):
                 self._solve_scalar(seq)
         self.done = max(self.done, order)
 
@@ -141,7 +141,7 @@ class _SeriesState:
     def _solve_scalar(self, seq: LevelSequence) -> None:
         b, at_one = self.b, self.at_one
         acc = _Q(0)
-        for sub, trunk, mult in _subtree_splits(seq):
+        for sub, trunk, mult in subtree_splits(seq):
             acc += b[sub] * at_one[trunk] * mult
         b[seq] = self._a(seq) - acc
 
@@ -149,7 +149,7 @@ class _SeriesState:
         b, integral = self.b, self.integral
         # rest(s) = Σ_v b(t_v) ∫_0^s φ(t ∖ t_v); first gather the coefficient of each distinct trunk
         weights: dict = {}
-        for sub, trunk, mult in _subtree_splits(seq):
+        for sub, trunk, mult in subtree_splits(seq):
             weights[trunk] = weights.get(trunk, 0) + b[sub] * mult
         rest: Poly = [_Q(0)] * (len(seq) + 1)
         for trunk, w in weights.items():
@@ -228,11 +228,11 @@ class _MultistepState:
 
     def extend(self, order: int) -> None:
         for n in range(self.poly_done + 1, order):
-            for seq in _trees_of_order(n):
+            for seq in level_sequences(n):
                 self._solve(seq, poly=True)
             self.poly_done = n
         for n in range(max(self.done, order - 1) + 1, order + 1):
-            for seq in _trees_of_order(n):
+            for seq in level_sequences(n):
                 if seq not in self.b:
                     self._solve(seq, poly=False)
         self.done = max(self.done, order)
@@ -240,10 +240,10 @@ class _MultistepState:
     def _solve(self, seq: LevelSequence, poly: bool) -> None:
         R = self.ring
         weights: dict = {}
-        for sub, trunk, mult in _subtree_splits(seq):
+        for sub, trunk, mult in subtree_splits(seq):
             weights[trunk] = weights.get(trunk, R.zero) + self.b[sub] * mult
         # right-hand side Σ_j β_j φ'_j(t)
-        children = _child_blocks(seq)
+        children = child_blocks(seq)
         rhs = R.zero
         for j, beta in zip(self.offsets, self.beta):
             if beta == 0:
@@ -300,14 +300,14 @@ def _partitions(seq: LevelSequence) -> tuple[tuple[LevelSequence, tuple[LevelSeq
         roots = sorted(set(comp))  # preorder of the pieces = preorder of the skeleton
         pieces = []
         for r in roots:
-            pieces.append(_canonical(tuple(depth[i] + 1 for i in range(n) if comp[i] == r)))
+            pieces.append(canonical(tuple(depth[i] + 1 for i in range(n) if comp[i] == r)))
         # skeleton level of a piece = 1 + level of the piece holding its root's parent
         level = {}
         skel = []
         for r in roots:
             level[r] = 1 if r == 0 else level[comp[parent[r]]] + 1
             skel.append(level[r])
-        counts[(_canonical(tuple(skel)), tuple(sorted(pieces)))] += 1
+        counts[(canonical(tuple(skel)), tuple(sorted(pieces)))] += 1
     return tuple((sk, pcs, k) for (sk, pcs), k in counts.items())
 
 
@@ -342,11 +342,11 @@ class _SubstitutionState:
     def _a(self, seq):
         if self.kind == "modifying":
             return _to_q(self.method.elementary_weight(seq))
-        return _Q(1, _gamma(seq))
+        return _Q(1, density(seq))
 
     def _target(self, seq):
         if self.kind == "modifying":
-            return _Q(1, _gamma(seq))
+            return _Q(1, density(seq))
         return _to_q(self.method.elementary_weight(seq))
 
     def extend(self, order: int) -> None:
@@ -354,7 +354,7 @@ class _SubstitutionState:
         if a_bullet == 0:
             raise InvalidOrderError(f"the method {self.method.name!r} has a(•) = 0: no modifying integrator")
         for n in range(self.done + 1, order + 1):
-            for seq in _trees_of_order(n):
+            for seq in level_sequences(n):
                 acc = _Q(0)
                 for skel, pieces, k in _partitions(seq):
                     if skel == (1,):
@@ -376,7 +376,9 @@ _STATES: dict = {}
 _SUBST_STATES: dict = {}
 
 
-def _state_for(method):
+def series_state(method):
+    """The (memoised, growing) recursion state of ``method``'s modified equation: ``.extend(n)``
+    computes b(t) for all trees with ≤ n nodes, ``.value(seq)`` returns one of them exactly."""
     state = _STATES.get(method)
     if state is None:
         if isinstance(method, LinearMultistep):
@@ -390,11 +392,11 @@ def _state_for(method):
 def modified_equation_weights(method="gd", max_nodes: int = 4) -> dict[RootedTree, Fraction]:
     """The σ-normalised coefficients b(t) of the modified equation for all trees with ≤ max_nodes nodes."""
     tab = get_method(method)
-    max_nodes = _check_order(max_nodes)
-    state = _state_for(tab)
+    max_nodes = check_order(max_nodes)
+    state = series_state(tab)
     state.extend(max_nodes)
     return {
-        RootedTree._from_canonical(seq): state.value(seq) for n in range(1, max_nodes + 1) for seq in _trees_of_order(n)
+        RootedTree._from_canonical(seq): state.value(seq) for n in range(1, max_nodes + 1) for seq in level_sequences(n)
     }
 
 
@@ -454,7 +456,7 @@ class ModifiedSeries:
     # -- trees and coefficients -------------------------------------------------------------------
     def trees(self, k: int) -> tuple[RootedTree, ...]:
         """The trees of order k (k = 1 .. order + 1), which carry the term h^{k-1}."""
-        k = _check_order(k)
+        k = check_order(k)
         if k > self.order + 1:
             raise InvalidOrderError(f"this series has trees of order at most {self.order + 1}, asked for {k}")
         from bea.trees import rooted_trees
@@ -484,8 +486,8 @@ class ModifiedSeries:
         if self.is_symbolic:
             import sympy as sp
 
-            return sp.factor(w / _sigma(seq))
-        return w / _sigma(seq)
+            return sp.factor(w / symmetry(seq))
+        return w / symmetry(seq)
 
     def terms(self, k: int) -> list[tuple[RootedTree, Fraction]]:
         """The nonzero (tree, c(t)) of the h^k term f_k, trees in generation order."""
@@ -578,9 +580,9 @@ def modified_series(order: int, method="gd") -> ModifiedSeries:
     >>> s.gradient_notation(2)
     '-(1/3 H^2 g + 1/12 T(g,g))'
     """
-    order = _check_order(order, minimum=0)
+    order = check_order(order, minimum=0)
     tab = get_method(method)
-    state = _state_for(tab)
+    state = series_state(tab)
     state.extend(order + 1)
     return ModifiedSeries(order, tab, state)
 
@@ -601,7 +603,7 @@ def modifying_integrator(order: int, method="gd") -> ModifiedSeries:
     >>> modifying_integrator(1).gradient_notation(1)
     '1/2 H g'
     """
-    order = _check_order(order, minimum=0)
+    order = check_order(order, minimum=0)
     tab = get_method(method)
     if not isinstance(tab, ButcherTableau):
         from bea.methods import InvalidMethodError
@@ -616,7 +618,7 @@ def modifying_integrator(order: int, method="gd") -> ModifiedSeries:
 
 def _modified_by_substitution(order: int, method="gd") -> ModifiedSeries:
     """The modified equation from b ⋆ e = a (a second route, used to cross-check recursion (3))."""
-    order = _check_order(order, minimum=0)
+    order = check_order(order, minimum=0)
     tab = get_method(method)
     state = _SubstitutionState(tab, "modified")
     state.extend(order + 1)
@@ -630,7 +632,7 @@ _TENSOR_NAMES = {2: "T", 3: "Q", 4: "P"}
 
 def _notation_parts(seq: LevelSequence, style: str) -> tuple[int, str]:
     """(power of H in front, core) of G(t): G(•) = g, G([s]) = H G(s), G([s1..sm]) = ∇^{m+1}E(...)."""
-    children = _child_blocks(seq)
+    children = child_blocks(seq)
     if not children:
         return 0, "g"
     if len(children) == 1:
@@ -670,7 +672,7 @@ def gradient_notation_of_tree(tree, style: str = "ascii") -> str:
 
 def _elementary_differential_name(tree: RootedTree) -> str:
     def name(seq):
-        children = _child_blocks(seq)
+        children = child_blocks(seq)
         if not children:
             return "f"
         m = len(children)

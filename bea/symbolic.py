@@ -24,7 +24,7 @@ import sympy as sp
 
 from bea.errors import InvalidLossError, InvalidOrderError, InvalidParamsError, NonSmoothLossError
 from bea.series import ModifiedSeries, modified_series
-from bea.trees import LevelSequence, _child_blocks
+from bea.trees import LevelSequence, child_blocks
 
 __all__ = [
     "ModifiedField",
@@ -223,7 +223,7 @@ class _Differentials:
         cached = self._cache.get(seq)
         if cached is not None:
             return cached
-        vectors = [self(child) for child in _child_blocks(seq)]
+        vectors = [self(child) for child in child_blocks(seq)]
         out = [-self._contract(i, vectors) for i in range(self.n)]
         if not self.poly:
             out = [self._tidy(e) for e in out]

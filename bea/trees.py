@@ -25,9 +25,14 @@ from functools import lru_cache
 from math import factorial
 from typing import Iterable, Iterator, Sequence
 
-from bea.errors import InvalidOrderError, InvalidTreeError
+from bea._checks import check_order
+from bea.errors import InvalidTreeError
 
-__all__ = ["RootedTree", "rooted_trees", "count_trees", "canonical_sequence"]
+__all__ = [
+    "RootedTree", "rooted_trees", "count_trees", "canonical_sequence",
+    # primitives on (valid) level sequences, shared by the B-series algebra and the evaluators
+    "LevelSequence", "child_blocks", "canonical", "symmetry", "density", "level_sequences", "subtree_splits",
+]
 
 LevelSequence = tuple[int, ...]
 
@@ -50,7 +55,7 @@ def _validate_sequence(seq: Sequence[int]) -> LevelSequence:
     return seq
 
 
-def _child_blocks(seq: LevelSequence) -> list[LevelSequence]:
+def child_blocks(seq: LevelSequence) -> list[LevelSequence]:
     """Split a valid level sequence into the level sequences of its root's children (levels from 1)."""
     starts = [i for i, v in enumerate(seq) if v == 2]
     ends = starts[1:] + [len(seq)]
@@ -58,8 +63,10 @@ def _child_blocks(seq: LevelSequence) -> list[LevelSequence]:
 
 
 @lru_cache(maxsize=None)
-def _canonical(seq: LevelSequence) -> LevelSequence:
-    children = sorted((_canonical(c) for c in _child_blocks(seq)), reverse=True)
+def canonical(seq: LevelSequence) -> LevelSequence:
+    """The canonical form of a *valid* level sequence (children sorted decreasingly at every node);
+    :func:`canonical_sequence` validates its input first."""
+    children = sorted((canonical(c) for c in child_blocks(seq)), reverse=True)
     out = [1]
     for c in children:
         out.extend(v + 1 for v in c)
@@ -68,7 +75,7 @@ def _canonical(seq: LevelSequence) -> LevelSequence:
 
 def canonical_sequence(seq: Sequence[int]) -> LevelSequence:
     """The canonical (lexicographically largest) level sequence of the tree described by ``seq``."""
-    return _canonical(_validate_sequence(seq))
+    return canonical(_validate_sequence(seq))
 
 
 class RootedTree:
@@ -122,17 +129,17 @@ class RootedTree:
     @property
     def children(self) -> tuple["RootedTree", ...]:
         """The subtrees grafted on the root, in canonical (decreasing) order."""
-        return tuple(RootedTree._from_canonical(c) for c in _child_blocks(self._seq))
+        return tuple(RootedTree._from_canonical(c) for c in child_blocks(self._seq))
 
     @property
     def sigma(self) -> int:
         """Symmetry coefficient σ(t), the order of the tree's automorphism group."""
-        return _sigma(self._seq)
+        return symmetry(self._seq)
 
     @property
     def gamma(self) -> int:
         """Density γ(t); the exact flow has B-series coefficients 1/γ(t)."""
-        return _gamma(self._seq)
+        return density(self._seq)
 
     def is_ladder(self) -> bool:
         """True for the tall tree (1, 2, ..., n), whose elementary differential is (f')^{n-1} f."""
@@ -162,26 +169,28 @@ class RootedTree:
 
 
 @lru_cache(maxsize=None)
-def _sigma(seq: LevelSequence) -> int:
-    counts = Counter(_child_blocks(seq))  # children blocks of a canonical tree are canonical
+def symmetry(seq: LevelSequence) -> int:
+    """σ(t) of a canonical level sequence: the order of the tree's automorphism group."""
+    counts = Counter(child_blocks(seq))  # children blocks of a canonical tree are canonical
     out = 1
     for child, k in counts.items():
-        out *= factorial(k) * _sigma(child) ** k
+        out *= factorial(k) * symmetry(child) ** k
     return out
 
 
 @lru_cache(maxsize=None)
-def _gamma(seq: LevelSequence) -> int:
+def density(seq: LevelSequence) -> int:
+    """γ(t) of a level sequence: the product of the sizes of all its subtrees (1/γ(t) = exact flow's b(t))."""
     out = len(seq)
-    for child in _child_blocks(seq):
-        out *= _gamma(child)
+    for child in child_blocks(seq):
+        out *= density(child)
     return out
 
 
 def _bracket(seq: LevelSequence) -> str:
     if len(seq) == 1:
         return "•"
-    return "[" + ",".join(_bracket(c) for c in _child_blocks(seq)) + "]"
+    return "[" + ",".join(_bracket(c) for c in child_blocks(seq)) + "]"
 
 
 def _successor(seq: list[int]) -> bool:
@@ -202,7 +211,9 @@ def _successor(seq: list[int]) -> bool:
 
 
 @lru_cache(maxsize=None)
-def _trees_of_order(order: int) -> tuple[LevelSequence, ...]:
+def level_sequences(order: int) -> tuple[LevelSequence, ...]:
+    """The canonical level sequences of all rooted trees with ``order`` ≥ 1 nodes (unchecked),
+    in decreasing lexicographic order (Beyer–Hedetniemi)."""
     seq = list(range(1, order + 1))
     out = [tuple(seq)]
     if order > 2:
@@ -211,40 +222,26 @@ def _trees_of_order(order: int) -> tuple[LevelSequence, ...]:
     return tuple(out)
 
 
-def _check_order(order: int, minimum: int = 1) -> int:
-    if isinstance(order, bool) or not isinstance(order, int):
-        try:
-            is_int = int(order) == order
-        except (TypeError, ValueError):
-            is_int = False
-        if not is_int:
-            raise InvalidOrderError(f"the order must be an integer, got {order!r}")
-        order = int(order)
-    if order < minimum:
-        raise InvalidOrderError(f"the order must be >= {minimum}, got {order}")
-    return order
-
-
 def rooted_trees(order: int) -> tuple[RootedTree, ...]:
     """All rooted trees with ``order`` nodes, canonical, in decreasing lexicographic order.
 
     The first is the ladder (1, 2, ..., n), the last the bushy tree (1, 2, 2, ..., 2).
     Their numbers for order 1..12 are 1, 1, 2, 4, 9, 20, 48, 115, 286, 719, 1842, 4766 (OEIS A000081).
     """
-    order = _check_order(order)
-    return tuple(RootedTree._from_canonical(s) for s in _trees_of_order(order))
+    order = check_order(order)
+    return tuple(RootedTree._from_canonical(s) for s in level_sequences(order))
 
 
 def count_trees(order: int) -> int:
     """Number of rooted trees with ``order`` nodes (computed by generating them)."""
-    return len(_trees_of_order(_check_order(order)))
+    return len(level_sequences(check_order(order)))
 
 
 # -- decompositions used by the B-series algebra -------------------------------------------------
 
 
 @lru_cache(maxsize=None)
-def _subtree_splits(seq: LevelSequence) -> tuple[tuple[LevelSequence, LevelSequence, int], ...]:
+def subtree_splits(seq: LevelSequence) -> tuple[tuple[LevelSequence, LevelSequence, int], ...]:
     """For every non-root node v: (the subtree rooted at v, the tree left when it is removed).
 
     Identical pairs are merged and returned with their multiplicity. Both trees are canonical.
@@ -259,6 +256,6 @@ def _subtree_splits(seq: LevelSequence) -> tuple[tuple[LevelSequence, LevelSeque
             j += 1
         # a subtree of a canonical tree is canonical; the trunk has to be re-sorted
         sub = tuple(v - seq[i] + 1 for v in seq[i:j])
-        trunk = _canonical(seq[:i] + seq[j:])
+        trunk = canonical(seq[:i] + seq[j:])
         counts[(sub, trunk)] += 1
     return tuple((sub, trunk, k) for (sub, trunk), k in counts.items())

@@ -28,7 +28,7 @@ from bea import methods, series, trees
 
 def clear_all():
     series._clear_cache()
-    for fn in (trees._trees_of_order, trees._canonical, trees._subtree_splits, trees._sigma, trees._gamma):
+    for fn in (trees.level_sequences, trees.canonical, trees.subtree_splits, trees.symmetry, trees.density):
         fn.cache_clear()
     methods._internal_weights.cache_clear()
 

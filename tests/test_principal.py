@@ -86,7 +86,7 @@ def test_alpha_near_one_and_two():
 
 def test_continuity_across_switch_radii():
     """On the switch circles the two formulas that meet there agree to a few ulp."""
-    from bea.principal import _complex_log1m, _series
+    from bea.alpha import _complex_log1m, _series
 
     thetas = np.linspace(-math.pi, math.pi, 73)
     z = SERIES_RADIUS * np.exp(1j * thetas)

@@ -105,9 +105,9 @@ def test_modified_equation_is_consistent_with_rk_tableau_weights():
 
         @staticmethod
         def elementary_weight(seq):
-            from bea.trees import _gamma
+            from bea.trees import density
 
-            return Fraction(1, _gamma(seq))
+            return Fraction(1, density(seq))
 
     state = _SeriesState(Exact)
     state.extend(8)

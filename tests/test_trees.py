@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bea import InvalidOrderError, InvalidTreeError, RootedTree, count_trees, rooted_trees
-from bea.trees import _subtree_splits, canonical_sequence
+from bea.trees import subtree_splits, canonical_sequence
 
 A000081 = [1, 1, 2, 4, 9, 20, 48, 115, 286, 719, 1842, 4766]
 
@@ -108,7 +108,7 @@ def test_number_of_labellings_identity():
 
 @pytest.mark.parametrize("tree", [t for k in range(2, 7) for t in rooted_trees(k)], ids=str)
 def test_subtree_splits_partition_the_nodes(tree):
-    splits = _subtree_splits(tuple(tree))
+    splits = subtree_splits(tuple(tree))
     assert sum(m for _, _, m in splits) == tree.order - 1
     for sub, trunk, _ in splits:
         assert len(sub) + len(trunk) == tree.order

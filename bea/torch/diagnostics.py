@@ -26,10 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bea import principal as _principal
 from bea._checks import check_step as _check_h
+from bea.alpha import CLASSES, ONE_STEP_FLOOR, SERIES_COEFFICIENTS, SERIES_RADIUS, classify, pf_rates
 from bea.errors import InvalidInputError
-from bea.principal import CLASSES, SERIES_RADIUS, classify
 
 __all__ = [
     "alpha",
@@ -43,11 +42,10 @@ __all__ = [
     "CLASSES",
 ]
 
-# the series coefficients 1/(p+1), p = 0..15, shared with the numpy α (bea.principal)
-_SERIES_COEFFS = tuple(float(c) for c in _principal._SERIES_COEFFS)
+# the series coefficients 1/(p+1), p = 0..15, shared with the numpy α (bea.alpha)
+_SERIES_COEFFS = tuple(float(c) for c in SERIES_COEFFICIENTS)
 _LOG1P_RADIUS = 0.5
-#: |1 − z| floor of the flows (bea.principal.ONE_STEP_FLOOR: machine ε, α(1) = log ε ≈ −36.04)
-ONE_STEP_FLOOR = getattr(_principal, "ONE_STEP_FLOOR", 2.0**-52)
+# ONE_STEP_FLOOR: the |1 − z| floor of the flows (bea.alpha: machine ε, α(1) = log ε ≈ −36.04)
 
 
 def _as_tensor(z):
@@ -276,7 +274,7 @@ def diagnostics(
     lam_min = float(spec.values[-1]) if smallest else math.nan
     return PFDiagnostics(
         h=h, loss=loss, grad_norm=gnorm, eigenvalues=lam_np, eigenvectors=U.to(theta.dtype) if vectors else None,
-        g_dot_u=gu_np, rates=_principal.pf_rates(lam_np, h), stability_coefficients=sc, drift=drift,
+        g_dot_u=gu_np, rates=pf_rates(lam_np, h), stability_coefficients=sc, drift=drift,
         drift_normalized=drift_n, progress_ratio=float(progress), classes=np.atleast_1d(classify(lam_np, h)),
         lambda_min=lam_min, n_hvp=op.count,
     )
