@@ -332,7 +332,7 @@ def {name}_batch(thetas{sargs}):
 
 
 # --------------------------------------------------------------------------- disk cache
-def _source_key(source: str) -> str:
+def source_key(source: str) -> str:
     return hashlib.sha256(f"{source}\0{numba.__version__}\0{CODEGEN_VERSION}".encode()).hexdigest()
 
 
@@ -344,7 +344,7 @@ def _input_key(mem_key) -> str | None:
         data = pickle.dumps(mem_key, protocol=4)
     except Exception:
         return None
-    return hashlib.sha256(data + f"\0{sp.__version__}\0{_source_key('')}".encode()).hexdigest()
+    return hashlib.sha256(data + f"\0{sp.__version__}\0{source_key('')}".encode()).hexdigest()
 
 
 def _write_atomic(path: Path, text: str, *, overwrite: bool) -> None:
@@ -377,10 +377,10 @@ def _find_indexed(folder: Path, ikey: str | None, name: str):
         source = (folder / f"{name}_{key[:32]}.py").read_text(encoding="utf-8")
     except (OSError, TypeError):
         return None
-    return (source, key) if _source_key(source) == key else None
+    return (source, key) if source_key(source) == key else None
 
 
-def _load(source: str, key: str, name: str, folder: Path):
+def load_module(source: str, key: str, name: str, folder: Path):
     """Import the module of ``source`` from the disk cache, writing it first when needed."""
     modname = f"{_MODULE_PREFIX}{key[:32]}"
     path = folder / f"{name}_{key[:32]}.py"
@@ -413,7 +413,7 @@ def _load(source: str, key: str, name: str, folder: Path):
 
 
 # --------------------------------------------------------------------------- array-like arguments
-def _accept_array_likes(disp, ndim: int):
+def accept_array_likes(disp, ndim: int):
     """Let Python callers pass a list, tuple or any array-like θ, as ``lambdify`` does.
 
     numba types a list as a (deprecated, homogeneous-only) reflected list and then fails to type the
@@ -660,8 +660,8 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel", backend
                 kern = generic
             else:
                 kern, batch = made
-                kern = _accept_array_likes(kern, 1)
-                kern.batch = _accept_array_likes(batch, 2)
+                kern = accept_array_likes(kern, 1)
+                kern.batch = accept_array_likes(batch, 2)
                 kern.into = generic.into
                 kern.generic = generic
                 for attr in ("source", "cache_key", "path", "from_disk_cache", "params", "scalars", "out_shape"):
@@ -685,12 +685,12 @@ def compile_exprs(exprs, params, scalars=(), *, cse=True, name="kernel", backend
             source, key = found
         else:
             source = _generate(flat, shape, params, scalars, cse, name)
-            key = _source_key(source)
+            key = source_key(source)
         kern = _MEMORY.get(key)
         if kern is None:
-            module, path, hit = _load(source, key, name, folder)
-            kern = _accept_array_likes(getattr(module, name), 1)
-            kern.batch = _accept_array_likes(getattr(module, f"{name}_batch"), 2)
+            module, path, hit = load_module(source, key, name, folder)
+            kern = accept_array_likes(getattr(module, name), 1)
+            kern.batch = accept_array_likes(getattr(module, f"{name}_batch"), 2)
             kern.into = getattr(module, f"{name}_into")
             kern.source, kern.cache_key, kern.path, kern.from_disk_cache = source, key, path, hit
             kern.params, kern.scalars, kern.out_shape = params, scalars, shape

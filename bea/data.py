@@ -47,10 +47,19 @@ import sympy as sp
 from numba import types
 from numba.extending import intrinsic
 
-from bea.codegen import _accept_array_likes, _load, _source_key, cache_dir, compile_exprs, CODEGEN_VERSION
+from bea.codegen import CODEGEN_VERSION, accept_array_likes, cache_dir, compile_exprs, load_module, source_key
 from bea.errors import InvalidInputError, InvalidMethodError, InvalidOrderError, InvalidParamsError
 from bea.loss import CompiledLoss
-from bea.symbolic import scalar_expression, symbol_sequence, validate_loss
+from bea.trees import canonical, child_blocks
+from bea.differentials import (
+    check_simplify,
+    field_from_series,
+    scalar_expression,
+    step_symbol,
+    symbol_sequence,
+    validate_loss,
+)
+from bea.series import modified_series
 
 __all__ = ["DataLoss", "data_loss", "per_sample_directional_gradient"]
 
@@ -89,7 +98,7 @@ def _bind(driver, data: np.ndarray, n_scalars: int, name: str):
         def kern(theta, h):
             return driver(theta, h, numba.carray(_f8_pointer(addr), (N, d)))
 
-    kern = _accept_array_likes(kern, 1)
+    kern = accept_array_likes(kern, 1)
     kern._bea_data = data  # keep the bound buffer alive as long as the kernel
     kern.driver = driver
     return kern
@@ -176,11 +185,11 @@ def _data_pass(lines, n: int, d: int, jobs: list[tuple[str, str, str, str]]):
 
 
 def _load_driver(source: str, name: str):
-    key = _source_key(source)
+    key = source_key(source)
     with _LOCK:
         disp = _DRIVERS.get(key)
         if disp is None:
-            module, _, _ = _load(source, key, name, cache_dir())
+            module, _, _ = load_module(source, key, name, cache_dir())
             disp = getattr(module, name)
             disp.source = source
             _DRIVERS[key] = disp
@@ -393,6 +402,13 @@ class DataLoss(CompiledLoss):
         """T(g, g) = (1/N) Σ_i ∇D²e(θ, x_i)[g, g] with g the mean gradient, shape (n,)."""
         return self._bound("tgg")
 
+    def field_from_series(self, series, params=None, *, simplify="auto", h=None) -> "DataModifiedField":
+        """The modified field of ``series`` on this data loss: a :class:`DataModifiedField` whose
+        kernel loops over the data (nothing is unrolled; ``simplify`` is accepted and checked)."""
+        self._check_params(params)
+        check_simplify(simplify)
+        return DataModifiedField(self, series, step_symbol() if h is None else h)
+
     def field_kernel(self, series):
         """The numba kernel f(θ, h) of the modified field of ``series`` on this loss (cached)."""
         key = ("field", series.method.name if hasattr(series.method, "name") else repr(series.method), series.order)
@@ -411,7 +427,6 @@ class DataLoss(CompiledLoss):
 def _field_plan(series):
     """(nodes, roots): nodes = [(seq, children indices, height)] in dependency order, roots =
     [(node index, power of h, Fraction c)] for the trees with c(t) != 0."""
-    from bea.trees import canonical, child_blocks
 
     index: dict = {}
     nodes: list = []
@@ -523,8 +538,6 @@ class DataModifiedField:
 
     @cached_property
     def _symbolic(self):
-        from bea.symbolic import field_from_series
-
         return field_from_series(self.series, self.loss.expr, self.params, h=self.h)
 
     @property
@@ -543,8 +556,6 @@ class DataModifiedField:
     def truncated(self, order: int) -> "DataModifiedField":
         if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= self.order:
             raise InvalidOrderError(f"can truncate to orders 0..{self.order}, got {order!r}")
-        from bea.series import modified_series
-
         return DataModifiedField(self.loss, modified_series(order, self.method), self.h)
 
     def gradient_notation(self, k: int, style: str = "ascii") -> str:

@@ -15,7 +15,8 @@ import numpy as np
 import sympy as sp
 
 from bea.codegen import compile_exprs
-from bea.symbolic import validate_loss
+from bea.differentials import field_from_series, validate_loss
+from bea.errors import InvalidParamsError
 
 __all__ = ["CompiledLoss", "compile_loss", "cached_loss"]
 
@@ -85,6 +86,16 @@ class CompiledLoss:
 
     def value(self, theta) -> float:
         return float(self.value_kernel(np.asarray(theta, dtype=float))[0])
+
+    def field_from_series(self, series, params=None, *, simplify="auto", h=None):
+        """The modified field of the B-series ``series`` on this loss, from its sympy expression
+        (:func:`bea.differentials.field_from_series` asks a compiled loss for its own field)."""
+        self._check_params(params)
+        return field_from_series(series, self.expr, self.params, simplify=simplify, h=h)
+
+    def _check_params(self, params) -> None:
+        if params is not None and tuple(params) != self.params:
+            raise InvalidParamsError(f"params {list(params)} differ from the loss's parameters {list(self.params)}")
 
     def __repr__(self) -> str:
         return f"CompiledLoss({self.expr}, params={self.params})"

@@ -60,6 +60,7 @@ from functools import lru_cache
 from typing import Callable, Iterable
 
 from bea._checks import check_order
+from bea.differentials import field_from_series
 from bea.errors import InvalidOrderError
 from bea.methods import ButcherTableau, LinearMultistep, get_method
 from bea.trees import (
@@ -542,13 +543,11 @@ class ModifiedSeries:
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, E, params, **kwargs):
-        """The concrete :class:`~bea.symbolic.ModifiedField` of this series for the loss E (f = −∇E).
+        """The concrete :class:`~bea.differentials.ModifiedField` of this series for the loss E (f = −∇E).
 
         ``terms[0]`` is c(•)·(−∇E): −∇E for every consistent one-step method, −∇E/(1−m) for momentum.
-        Keyword arguments are those of :func:`bea.symbolic.field_from_series` (``simplify``, ``h``).
+        Keyword arguments are those of :func:`bea.differentials.field_from_series` (``simplify``, ``h``).
         """
-        from bea.symbolic import field_from_series
-
         return field_from_series(self, E, params, **kwargs)
 
     def __repr__(self) -> str:
