@@ -396,7 +396,9 @@ def _gd_loop_fn():
     return numba.njit(sig, **_NJIT)(_gd_loop)
 
 
-def _run_gd(grad, theta0, h, steps):
+def run_gd(grad, theta0, h, steps):
+    """``steps`` float GD iterates of the numba gradient ``grad`` from ``theta0`` (compiled loop):
+    (iterates (steps+1, n), index of the first non-finite iterate or −1)."""
     args = (types.Array(types.float64, 1, "C"),)
     try:
         grad.compile(args)
@@ -477,7 +479,8 @@ def _ptr(disp, kind: str):
 _QUADRATIC: dict = {}
 
 
-def _is_quadratic(loss: CompiledLoss) -> bool:
+def is_quadratic_loss(loss: CompiledLoss) -> bool:
+    """``loss.is_quadratic``, memoised on ``loss.key`` (a sympy check that costs ≈ 0.1 s on big losses)."""
     key = loss.key
     q = _QUADRATIC.get(key)
     if q is None:
@@ -487,7 +490,7 @@ def _is_quadratic(loss: CompiledLoss) -> bool:
 
 def _make_pf(loss: CompiledLoss, nonprincipal: bool, general: bool):
     grad = _ptr(loss.grad, "grad_c")
-    if _is_quadratic(loss) and not general:
+    if is_quadratic_loss(loss) and not general:
         H = np.array(loss.hess(np.zeros(loss.n)), dtype=np.float64)
         lam, U = np.linalg.eigh(0.5 * (H + H.T))
         lam = np.ascontiguousarray(lam)
@@ -713,7 +716,7 @@ def gd(E, params, theta0, h, steps, *, on_failure: str = "raise") -> np.ndarray:
     theta0 = check_theta0(theta0, loss.n)
     h = check_step(h)
     steps = check_steps(steps)
-    out, bad = _run_gd(loss.grad, np.ascontiguousarray(theta0), h, steps)
+    out, bad = run_gd(loss.grad, np.ascontiguousarray(theta0), h, steps)
     if bad >= 0:
         if on_failure == "raise":
             raise IntegrationError(
@@ -779,7 +782,7 @@ def trajectory(
         return y0[None, :].copy()
     if max_steps is None:
         max_steps = _BUDGET_BASE + _BUDGET_PER_STEP * steps
-    if flow in COMPLEX_FLOWS and not _is_quadratic(loss):
+    if flow in COMPLEX_FLOWS and not is_quadratic_loss(loss):
         atol = 1e-12 if atol is None else atol
         return _pf_continued_trajectory(loss, flow, theta0, h, steps, rtol, atol, method, max_steps)
     t_eval = h * np.arange(steps + 1, dtype=np.float64)
@@ -881,3 +884,8 @@ def pf_closed_form(A, b, theta0, h, t) -> np.ndarray:
     coords = growth * c0 + kappa * beta
     out = coords @ U.T.astype(np.complex128)
     return out[0] if scalar else out
+
+
+# old private names, still imported by bea.certify until it moves to the public ones
+_run_gd = run_gd
+_is_quadratic = is_quadratic_loss

@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-def _to_fraction(value, what: str, error=InvalidTableauError) -> Fraction:
+def to_fraction(value, what: str, error=InvalidTableauError) -> Fraction:
     if isinstance(value, bool):
         raise error(f"{what} must be an exact rational number, got the bool {value!r}")
     try:
@@ -98,8 +98,8 @@ class ButcherTableau:
     def __post_init__(self):
         if isinstance(self.b, (str, bytes)) or not hasattr(self.b, "__iter__"):
             raise InvalidTableauError(f"b must be a sequence of weights, got {self.b!r}")
-        A = tuple(tuple(_to_fraction(v, "an entry of A") for v in row) for row in _rows(self.A))
-        b = tuple(_to_fraction(v, "an entry of b") for v in self.b)
+        A = tuple(tuple(to_fraction(v, "an entry of A") for v in row) for row in _rows(self.A))
+        b = tuple(to_fraction(v, "an entry of b") for v in self.b)
         s = len(b)
         if s == 0:
             raise InvalidTableauError("a tableau needs at least one stage (b is empty)")
@@ -119,7 +119,7 @@ class ButcherTableau:
         else:
             if isinstance(self.c, (str, bytes)) or not hasattr(self.c, "__iter__"):
                 raise InvalidTableauError(f"c must be a sequence of nodes, got {self.c!r}")
-            c = tuple(_to_fraction(v, "an entry of c") for v in self.c)
+            c = tuple(to_fraction(v, "an entry of c") for v in self.c)
             if len(c) != s:
                 raise InvalidTableauError(f"c must have {s} entries, one per stage; got {len(c)}")
             if c != row_sums:
@@ -235,17 +235,17 @@ def RungeKutta(A: Sequence[Sequence], b: Sequence, c: Sequence | None = None, na
 # --------------------------------------------------------------------------------------------------
 
 
-def _is_symbolic(value) -> bool:
+def is_symbolic(value) -> bool:
     return getattr(value, "free_symbols", None) not in (None, set())
 
 
 def _coefficient(value, what: str, error=InvalidMethodError):
     """An exact coefficient: a Fraction, or a sympy expression when it has free symbols."""
-    if _is_symbolic(value):
+    if is_symbolic(value):
         import sympy as sp
 
         return sp.sympify(value)
-    return _to_fraction(value, what, error)
+    return to_fraction(value, what, error)
 
 
 class LinearMultistep:
@@ -288,7 +288,7 @@ class LinearMultistep:
 
     @property
     def is_symbolic(self) -> bool:
-        return any(_is_symbolic(v) for v in self.alpha + self.beta)
+        return any(is_symbolic(v) for v in self.alpha + self.beta)
 
     @property
     def symbols(self) -> tuple:
@@ -337,12 +337,12 @@ class Momentum(LinearMultistep):
     """
 
     def __init__(self, m):
-        if _is_symbolic(m):
+        if is_symbolic(m):
             import sympy as sp
 
             m = sp.sympify(m)
         else:
-            m = _to_fraction(m, "the momentum m", InvalidMomentumError)
+            m = to_fraction(m, "the momentum m", InvalidMomentumError)
             if not 0 <= m < 1:
                 raise InvalidMomentumError(
                     f"the momentum m must be in [0, 1), got {m} (m ≥ 1 never forgets old gradients: the "

@@ -54,7 +54,7 @@ import sympy as sp
 
 from bea.errors import InvalidInputError, InvalidMomentumError, NonSmoothMapError, UnknownMethodError
 from bea.maps import MapField, modified_map_with_state
-from bea.methods import Momentum, _is_symbolic, _to_fraction
+from bea.methods import Momentum, is_symbolic, to_fraction
 from bea.symbolic import modified_field, step_symbol, validate_loss
 
 __all__ = ["nesterov_field", "rmsprop_field", "adam_field", "optimizer_field", "OPTIMIZERS"]
@@ -65,9 +65,9 @@ OPTIMIZERS = ("gd", "momentum", "nesterov", "rmsprop", "adam")
 
 def _decay(value, name: str):
     """A decay parameter in [0, 1): exact rational (short-decimal floats accepted) or a sympy expression."""
-    if _is_symbolic(value):
+    if is_symbolic(value):
         return sp.sympify(value)
-    frac = _to_fraction(value, name, InvalidMomentumError)
+    frac = to_fraction(value, name, InvalidMomentumError)
     if not 0 <= frac < 1:
         raise InvalidMomentumError(
             f"{name} must be in [0, 1), got {frac} (a moving average with weight ≥ 1 on the past never forgets it: "
@@ -77,9 +77,9 @@ def _decay(value, name: str):
 
 
 def _epsilon(value):
-    if _is_symbolic(value):
+    if is_symbolic(value):
         return sp.sympify(value)
-    frac = _to_fraction(value, "eps", InvalidInputError)
+    frac = to_fraction(value, "eps", InvalidInputError)
     if frac < 0:
         raise InvalidInputError(f"eps must be > 0, got {frac}")
     if frac == 0:

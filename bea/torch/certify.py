@@ -88,10 +88,13 @@ import time
 
 import numpy as np
 import torch
+from torch.func import grad as _func_grad
 
+from bea._checks import check_step as _check_h
+from bea._checks import check_steps as _check_steps
 from bea.certify import Certificate
 from bea.errors import InvalidInputError, UnknownMethodError
-from bea.torch.flows import _check_f, _check_h, _check_k, _check_steps, _complex_dtype, _func_grad, _gd_run, _make_field
+from bea.torch.flows import check_function, check_k, complex_dtype, gd_run, make_field
 from bea.torch.integrate import solve
 from bea.torch.linalg import hvp, hvp_operator, lanczos_operator, tgg
 from bea.torch.loss import FlatLoss, check_theta
@@ -354,7 +357,7 @@ def certify(
     theta = check_theta(theta0)
     h = _check_h(h)
     steps = _check_steps(steps)
-    _check_f(f, theta)
+    check_function(f, theta)
     for name, v in (("spectrum_every", spectrum_every), ("M_samples", M_samples), ("M_iters", M_iters)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
@@ -365,7 +368,7 @@ def certify(
             raise InvalidInputError(f"M must be a non-negative number, got {M!r}")
     n = theta.numel()
     if flow == "pf":
-        _check_k(flow, k, n)
+        check_k(flow, k, n)
     dtype, device = theta.dtype, theta.device
     u_round = torch.finfo(dtype).eps / 2
     show = progress if progress is not None else steps >= 200
@@ -380,7 +383,7 @@ def certify(
     # --- GD and the flow (the field at every output comes with it: ‖g‖, the a-posteriori local error,
     # the re-centring vector D and the activation margins)
     t0 = time.perf_counter()
-    thetas, _, bad = _gd_run(f, theta, h, steps)
+    thetas, _, bad = gd_run(f, theta, h, steps)
     n_gd = steps + 1 if bad < 0 else bad
     info["time_gd"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -442,8 +445,8 @@ def certify(
         prev["y"], prev["fy"] = y, fy
 
     grad_f = _func_grad(f)
-    ngf = _make_field(f, flow, h, n, k=k, lanczos_tol=1e-8, lanczos_max_iter=None, seed=seed)
-    y_start = theta.to(_complex_dtype(theta.dtype)) if flow == "pf" else theta
+    ngf = make_field(f, flow, h, n, k=k, lanczos_tol=1e-8, lanczos_max_iter=None, seed=seed)
+    y_start = theta.to(complex_dtype(theta.dtype)) if flow == "pf" else theta
     try:
         sol = solve(ngf, y_start, t, method=method, rtol=rt, atol=at, on_failure="return", callback=on_output)
     finally:

@@ -53,7 +53,7 @@ import torch
 from torch.func import grad as _func_grad
 from torch.func import grad_and_value
 
-from bea._checks import check_step as _check_h  # the numpy path's validators (bea.torch.certify uses these names)
+from bea._checks import check_step as _check_h  # the numpy path's validators
 from bea._checks import check_steps as _check_steps
 from bea.errors import BEAError, IntegrationError, InvalidInputError, UnknownMethodError
 from bea.torch.diagnostics import flow_alpha
@@ -71,7 +71,7 @@ COMPLEX_FLOWS = ("pf", "pf+np")
 DENSE_MAX = 1000
 
 
-def _complex_dtype(dtype):
+def complex_dtype(dtype):
     return torch.complex128 if dtype == torch.float64 else torch.complex64
 
 
@@ -85,7 +85,7 @@ def _check_flow(flow):
         raise UnknownMethodError(f"unknown flow {flow!r}; known flows: {', '.join(FLOWS)}")
 
 
-def _check_f(f, theta0):
+def check_function(f, theta0):
     if not callable(f):
         raise InvalidInputError(f"f must be a callable f(theta) -> scalar tensor, got {f!r}")
     with torch.no_grad():
@@ -132,14 +132,14 @@ def gd(
     theta = check_theta(theta0)
     h = _check_h(h)
     steps = _check_steps(steps)
-    _check_f(f, theta)
-    out, losses, bad = _gd_run(f, theta, h, steps, every=every, check_every=check_every, progress=progress)
+    check_function(f, theta)
+    out, losses, bad = gd_run(f, theta, h, steps, every=every, check_every=check_every, progress=progress)
     if bad >= 0:
         raise _diverged("gradient descent", bad, h, "the loss or the iterate is not finite ")
     return (out, losses) if return_losses else out
 
 
-def _gd_run(f, theta, h, steps, *, every=1, check_every=50, progress=None):
+def gd_run(f, theta, h, steps, *, every=1, check_every=50, progress=None):
     """GD iterates (every ``every``-th) and all losses; the first step with a non-finite loss or
     iterate (−1 if none).  The loop stops at the first check after a failure; later rows are NaN."""
     for name, v in (("every", every), ("check_every", check_every)):
@@ -216,7 +216,7 @@ class _Eig:
         return spec.values.to(x.dtype), U, op.grad, op
 
 
-def _make_field(f, flow, h, n, *, k, lanczos_tol, lanczos_max_iter, seed):
+def make_field(f, flow, h, n, *, k, lanczos_tol, lanczos_max_iter, seed):
     """The field of ``flow`` as a function of the (real or complex) state."""
     if flow == "ngf":
         g = _func_grad(f)
@@ -269,8 +269,8 @@ def _make_field(f, flow, h, n, *, k, lanczos_tol, lanczos_max_iter, seed):
             if bool(torch.any(y != 0)):
                 # first-order continuation g(x + iy) ≈ g(x) + iH(x)y (exact for quadratics)
                 gz = torch.complex(g, Hop(y).to(g.dtype))
-        a = flow_alpha(h * lam.to(torch.float64)).to(_complex_dtype(x.dtype))
-        Uc = U.to(_complex_dtype(x.dtype))
+        a = flow_alpha(h * lam.to(torch.float64)).to(complex_dtype(x.dtype))
+        Uc = U.to(complex_dtype(x.dtype))
         c = Uc.T @ gz.to(Uc.dtype)
         out = Uc @ (a * c)
         if eig.k is not None:
@@ -282,7 +282,7 @@ def _make_field(f, flow, h, n, *, k, lanczos_tol, lanczos_max_iter, seed):
     return pf
 
 
-def _check_k(flow: str, k, n: int) -> None:
+def check_k(flow: str, k, n: int) -> None:
     """k: None or a positive integer; None means the dense Hessian for the PF fields, allowed up to
     DENSE_MAX parameters."""
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
@@ -305,8 +305,8 @@ def flow_field(f, flow: str, h: float, *, n: int | None = None, k: int | None = 
     h = _check_h(h)
     if flow in ("pf", "pf+np", "flipped") and n is None:
         raise InvalidInputError(f"flow {flow!r} needs n, the number of parameters")
-    _check_k(flow, k, 0 if n is None else n)
-    return _make_field(f, flow, h, n, k=k, lanczos_tol=lanczos_tol, lanczos_max_iter=lanczos_max_iter, seed=seed)
+    check_k(flow, k, 0 if n is None else n)
+    return make_field(f, flow, h, n, k=k, lanczos_tol=lanczos_tol, lanczos_max_iter=lanczos_max_iter, seed=seed)
 
 
 def trajectory(
@@ -361,15 +361,15 @@ def trajectory(
     theta = check_theta(theta0)
     h = _check_h(h)
     steps = _check_steps(steps)
-    _check_f(f, theta)
+    check_function(f, theta)
     n = theta.numel()
-    _check_k(flow, k, n)
+    check_k(flow, k, n)
     f64 = theta.dtype == torch.float64
     method = ("dop853" if f64 else "dopri5") if method is None else method
     rtol = (1e-9 if f64 else 1e-5) if rtol is None else rtol
     atol = (1e-12 if f64 else 1e-7) if atol is None else atol
-    y0 = theta.to(_complex_dtype(theta.dtype)) if flow in COMPLEX_FLOWS else theta
-    field = _make_field(f, flow, h, n, k=k, lanczos_tol=lanczos_tol, lanczos_max_iter=lanczos_max_iter, seed=seed)
+    y0 = theta.to(complex_dtype(theta.dtype)) if flow in COMPLEX_FLOWS else theta
+    field = make_field(f, flow, h, n, k=k, lanczos_tol=lanczos_tol, lanczos_max_iter=lanczos_max_iter, seed=seed)
     t_eval = [h * j for j in range(steps + 1)]
     bar = None
     callback = None
