@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bea._checks import check_step, check_theta0
+from bea.alpha import __all__ as _ALPHA_NAMES
 from bea.alpha import (
     CLASSES,
     ONE_STEP_FLOOR,
@@ -35,18 +36,7 @@ from bea.flows import gd
 from bea.loss import cached_loss
 
 __all__ = [
-    "alpha",
-    "alpha_scalar",
-    "alpha_real_scalar",
-    "log1m",
-    "pf_rates",
-    "alpha_coefficients",
-    "classify",
-    "CLASSES",
-    "SERIES_RADIUS",
-    "ONE_STEP_FLOOR",
-    "flow_alpha",
-    "flow_alpha_scalar",
+    *_ALPHA_NAMES,  # re-exported unchanged
     "PFDiagnostics",
     "PFTrace",
     "diagnostics",

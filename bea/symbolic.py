@@ -4,18 +4,9 @@ r"""Concrete modified fields: the B-series of :mod:`bea.series` evaluated on a s
 it with :mod:`bea.differentials`, whose names (:class:`ModifiedField`, :func:`field_from_series`,
 :func:`validate_loss`, ...) are re-exported here.
 
-For gradient descent on E the vector field is f = −∇E and the elementary differentials are
-
-    F(•) = f = −g,   F([t_1, ..., t_m]) = f^{(m)}(F(t_1), ..., F(t_m)) = −∇(D^m E[F(t_1), ..., F(t_m)]),
-
-so F([•]) = H g, F([•,•]) = −T(g,g), and in general F(t) = (−1)^{|t|} G(t) with G the contraction of
-∇^{m+1}E with the children's vectors (:func:`bea.series.gradient_notation_of_tree`). The modified field
-
-    f̃ = Σ_{k=0}^{order} h^k f_k,   f_k = Σ_{|t|=k+1} c(t) F(t)
-
-is assembled with exact rational c(t). Each F(t) is computed once and shared by every tree that
-contains t (memoised by canonical subtree); multilinear derivatives are directional derivatives of
-the scalar E along placeholder vectors, never full derivative tensors.
+The modified field of a one-step method is f̃ = Σ_{k=0}^{order} h^k f_k with f_k = Σ_{|t|=k+1} c(t) F(t),
+exact rational c(t) from the series and the elementary differentials F(t) of f = −∇E (see
+:mod:`bea.differentials` for how they are computed).
 """
 
 from __future__ import annotations
