@@ -383,6 +383,42 @@ def _scaled_norm(v, y0, rtol, atol):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def initial_step_guess(dnf, dny, nf, ny, scaled, hmax):
+    """First stage of Hairer's initial step (HNW I, Sect. II.4), shared by both backends: h0 with
+    h0·‖f0‖ = 0.01·‖y0‖ in the weighted norm ‖v‖² = Σ (v_k / (atol + rtol|y0_k|))².
+
+    ``dnf``, ``dny`` are the squared norms, ``nf``, ``ny`` the norms (``scaled``: formed with the largest
+    term factored out because the squares overflowed). 1e-6 when either norm is ≤ 1e-5; a guess that
+    is not a positive finite number falls back to 1e-6·hmax; never above hmax.
+    """
+    if nf <= 1e-5 or ny <= 1e-5:
+        h = 1e-6
+    elif scaled:
+        h = (ny / nf) * 0.01
+    else:
+        h = math.sqrt(dny / dnf) * 0.01
+    if not (h > 0.0) or not math.isfinite(h):
+        h = 1e-6 * hmax
+    return min(h, hmax)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def initial_step(h, nf, d2, order, hmax):
+    """Second stage of Hairer's initial step: with d2 = ‖f(y0 + h·f0) − f0‖/h (an estimate of ‖f′‖),
+    h1 = (0.01 / max(d2, ‖f0‖))^(1/order), and the start is min(100·h, h1, hmax); a non-finite d2 or
+    ‖f0‖ (the trial point overflowed) starts at h·1e-3 and lets the controller grow the step."""
+    if not math.isfinite(d2) or not math.isfinite(nf):
+        h1 = h * 1e-3
+    else:
+        der12 = max(d2, nf)
+        if der12 <= 1e-15:
+            h1 = max(1e-6, h * 1e-3)
+        else:
+            h1 = (0.01 / der12) ** (1.0 / order)
+    return min(100.0 * h, h1, hmax)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _hinit(rhs, y0, f0, p, order, hmax, rtol, atol):
     """Hairer's initial step: h with h·‖f0‖ ~ 0.01‖y0‖, then h^order·max(‖f′‖,‖f0‖) ~ 0.01.
 
@@ -402,15 +438,7 @@ def _hinit(rhs, y0, f0, p, order, hmax, rtol, atol):
     if scaled:  # the squares overflowed: form the norms with the largest term factored out
         nf = _scaled_norm(f0, y0, rtol, atol)
         ny = _scaled_norm(y0, y0, rtol, atol)
-    if nf <= 1e-5 or ny <= 1e-5:
-        h = 1e-6
-    elif scaled:
-        h = (ny / nf) * 0.01
-    else:
-        h = math.sqrt(dny / dnf) * 0.01
-    if not (h > 0.0) or not math.isfinite(h):
-        h = 1e-6 * hmax
-    h = min(h, hmax)
+    h = initial_step_guess(dnf, dny, nf, ny, scaled, hmax)
     y1 = y0 + h * f0
     f1 = rhs(y1, p)
     der2 = 0.0
@@ -419,16 +447,34 @@ def _hinit(rhs, y0, f0, p, order, hmax, rtol, atol):
     d2 = math.sqrt(der2)
     if not math.isfinite(d2):
         d2 = _scaled_norm(f1 - f0, y0, rtol, atol)
-    d2 = d2 / h
-    if not math.isfinite(d2) or not math.isfinite(nf):
-        h1 = h * 1e-3  # the trial point overflowed (or a scale vanished): start small, let the controller grow
-    else:
-        der12 = max(d2, nf)
-        if der12 <= 1e-15:
-            h1 = max(1e-6, h * 1e-3)
-        else:
-            h1 = (0.01 / der12) ** (1.0 / order)
-    return min(100.0 * h, h1, hmax)
+    return initial_step(h, nf, d2 / h, order, hmax)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def control_step(h, err, facold, rejected, clipped, h_prop, safety, fac_min, fac_max, beta, expo):
+    """The step-size controller of every bea integrator, numba and torch (Hairer, Nørsett & Wanner I,
+    Sect. II.4; the DOPRI5/DOP853 codes' PI variant): one place, so both backends take the same steps.
+
+    ``err`` is the scaled error norm of the step of size ``h`` just tried (accepted when ≤ 1);
+    fac = err^expo / facold^beta (beta = 0: plain I control) and q = fac / safety.
+
+    Returns ``(accepted, hnew, facold)``. Accepted: hnew = h / clip(q, 1/fac_max, 1/fac_min), never
+    above h right after a rejection; after a step shortened to land on an output time (``clipped``)
+    it resumes from the step proposed before shortening, ``h_prop``, as far as the error allows;
+    facold = max(err, 1e-4). Rejected: hnew = h / min(1/fac_min, err^expo / safety), facold unchanged.
+    """
+    fac11 = err**expo
+    if err <= 1.0:
+        fac = fac11 / facold**beta
+        q = fac / safety
+        hnew = h / min(1.0 / fac_min, max(1.0 / fac_max, q))
+        if rejected:
+            hnew = min(hnew, h)
+        if clipped:
+            h_unlimited = h / q if q > 0.0 else np.inf
+            hnew = max(hnew, min(h_prop, h_unlimited))
+        return True, hnew, max(err, 1e-4)
+    return False, h / min(1.0 / fac_min, fac11 / safety), facold
 
 
 def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_step, max_norm):
@@ -584,20 +630,12 @@ def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, f
             h = h * _NONFINITE_SHRINK
             continue
 
-        fac11 = err**expo
-        if err <= 1.0:
+        accepted, hnew, facold = control_step(h, err, facold, rejected, clipped, h_prop, safety, fac_min, fac_max,
+                                              beta, expo)
+        if accepted:
             nonfinite = False
-            fac = fac11 / facold**beta
-            q = fac / safety
-            hnew = h / min(1.0 / fac_min, max(1.0 / fac_max, q))
-            facold = max(err, 1e-4)
             nacc += 1
-            if rejected:
-                hnew = min(hnew, h)
             if clipped:
-                # resume from the step proposed before shortening, if the error allows it
-                h_unlimited = h / q if q > 0.0 else np.inf
-                hnew = max(hnew, min(h_prop, h_unlimited))
                 t = t_out
             else:
                 t = t + h
@@ -625,7 +663,7 @@ def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, f
             nonfinite = False
             rejected = True
             nrej += 1
-            h = h / min(1.0 / fac_min, fac11 / safety)
+            h = hnew
 
     stats[0] = status
     stats[1] = nfev

@@ -26,7 +26,7 @@ import torch
 from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
 from bea.integrate import METHODS as _NUMBA_METHODS
-from bea.integrate import ERKMethod, Solution
+from bea.integrate import ERKMethod, Solution, control_step, initial_step, initial_step_guess
 
 __all__ = ["solve", "TorchSolution", "METHODS", "BS3"]
 
@@ -114,22 +114,15 @@ def _local_error(K, E, h):
 
 
 def _hinit(rhs, y0, f0, order, hmax, rtol, atol):
-    """Hairer's initial step: h·‖f0‖ ~ 0.01‖y0‖, then h^order·max(‖f′‖, ‖f0‖) ~ 0.01."""
+    """Hairer's initial step on tensors: the weighted norms here, the formula shared with the numba
+    driver (:func:`bea.integrate.initial_step_guess`, :func:`bea.integrate.initial_step`)."""
     sk = atol + rtol * y0.abs()
     dnf = float(torch.sum((f0.abs() / sk) ** 2))
     dny = float(torch.sum((y0.abs() / sk) ** 2))
-    h = 1e-6 if (dnf <= 1e-10 or dny <= 1e-10) else math.sqrt(dny / dnf) * 0.01
-    h = min(h, hmax)
+    h = initial_step_guess(dnf, dny, math.sqrt(dnf), math.sqrt(dny), False, float(hmax))
     f1 = rhs(y0 + h * f0)
-    der2 = float(torch.sqrt(torch.sum(((f1 - f0).abs() / sk) ** 2))) / h
-    der12 = max(der2, math.sqrt(dnf))
-    if not math.isfinite(der12):
-        h1 = h * 1e-3
-    elif der12 <= 1e-15:
-        h1 = max(1e-6, h * 1e-3)
-    else:
-        h1 = (0.01 / der12) ** (1.0 / order)
-    return min(100.0 * h, h1, hmax)
+    d2 = float(torch.sqrt(torch.sum(((f1 - f0).abs() / sk) ** 2)))
+    return initial_step(h, math.sqrt(dnf), d2 / h, order, float(hmax))
 
 
 def solve(
@@ -274,18 +267,12 @@ def solve(
                 nrej += 1
                 h = h * _NONFINITE_SHRINK
                 continue
-            fac11 = err**expo
-            if err <= 1.0:
+            accepted, hnew, facold = control_step(h, err, facold, rejected, clipped, h_prop, safety, fac_min,
+                                                  fac_max, beta, expo)
+            if accepted:
                 nonfinite = False
-                q = fac11 / facold**beta / safety
-                hnew = h / min(1.0 / fac_min, max(1.0 / fac_max, q))
-                facold = max(err, 1e-4)
                 nacc += 1
-                if rejected:
-                    hnew = min(hnew, h)
                 if clipped:
-                    h_unlimited = h / q if q > 0.0 else math.inf
-                    hnew = max(hnew, min(h_prop, h_unlimited))
                     t = t_out
                 else:
                     t = t + h
@@ -306,7 +293,7 @@ def solve(
                 nonfinite = False
                 rejected = True
                 nrej += 1
-                h = h / min(1.0 / fac_min, fac11 / safety)
+                h = hnew
 
     if status == 0:
         message = "success"
