@@ -37,6 +37,7 @@ from bea.loss import cached_loss
 
 __all__ = [
     *_ALPHA_NAMES,  # re-exported unchanged
+    "PFQuantities",
     "PFDiagnostics",
     "PFTrace",
     "diagnostics",
@@ -68,8 +69,62 @@ def _stability_coefficients(lam, gu, h):
     return re + 1j * (a.imag * gu)
 
 
+class PFQuantities:
+    """What both backends derive from their PF diagnostics, written once: :class:`PFDiagnostics`
+    here and :class:`bea.torch.PFDiagnostics` (which keeps k of the n directions) inherit it.
+
+    Needs the fields ``h``, ``loss``, ``eigenvalues`` (decreasing), ``g_dot_u``,
+    ``stability_coefficients``, ``classes``, ``drift``, ``drift_normalized``, ``progress_ratio`` and
+    a ``grad_norm``.
+    """
+
+    @property
+    def lambda_max(self) -> float:
+        """λ_0, the largest Hessian eigenvalue."""
+        return float(self.eigenvalues[0])
+
+    @property
+    def g_dot_u0(self) -> float:
+        """gᵀu_0 (≥ 0): with λ_0 > 2/h, the size of the push along the unstable direction."""
+        return float(self.g_dot_u[0])
+
+    @property
+    def sc0(self) -> complex:
+        """The stability coefficient of the top direction; Re sc_0 > 0 large predicts a loss increase."""
+        return complex(self.stability_coefficients[0])
+
+    @property
+    def edge_ratio(self) -> float:
+        """hλ_0/2: 1 at the edge of stability (λ_0 = 2/h)."""
+        return self.h * self.lambda_max / 2.0
+
+    @property
+    def unstable(self) -> bool:
+        """Whether some direction with gᵀu_i > 0 has Re sc_i > 0 (the PF climbs there)."""
+        return bool(np.any(self.stability_coefficients.real > 0.0))
+
+    def _summary_lines(self) -> list:
+        lines = [
+            f"PF diagnostics at h = {self.h:g} (2/h = {2.0 / self.h:g}), E = {self.loss:.6g}, "
+            f"|g| = {self.grad_norm:.4g}",
+            f"  drift |Hg| = {self.drift:.4g}, |H g_hat| = {self.drift_normalized:.4g}"
+            f" (DAL h = {2.0 / self.drift_normalized:.4g})"
+            if np.isfinite(self.drift_normalized) and self.drift_normalized > 0
+            else f"  drift |Hg| = {self.drift:.4g}, |H g_hat| undefined (critical point)",
+            f"  progress ratio (E(θ-hg)-E(θ))/(h|g|²) = {self.progress_ratio:.4g}",
+            "   i   lambda_i      h*lambda_i  class              g.u_i       Re sc_i      Im sc_i",
+        ]
+        for i, lam in enumerate(self.eigenvalues):
+            sc = self.stability_coefficients[i]
+            lines.append(
+                f"  {i:2d}  {lam:11.4g}  {self.h * lam:10.4g}  {self.classes[i]:<17s}  "
+                f"{self.g_dot_u[i]:10.4g}  {sc.real:11.4g}  {sc.imag:11.4g}"
+            )
+        return lines
+
+
 @dataclass(frozen=True, eq=False)
-class PFDiagnostics:
+class PFDiagnostics(PFQuantities):
     r"""Principal-flow diagnostics of gradient descent at one real point θ (seed 002, Sect. 3–6).
 
     Attributes
@@ -111,43 +166,12 @@ class PFDiagnostics:
     classes: np.ndarray
 
     @property
-    def lambda_max(self) -> float:
-        """λ_0, the largest Hessian eigenvalue."""
-        return float(self.eigenvalues[0])
-
-    @property
-    def g_dot_u0(self) -> float:
-        """gᵀu_0 (≥ 0): with λ_0 > 2/h, the size of the push along the unstable direction."""
-        return float(self.g_dot_u[0])
-
-    @property
-    def sc0(self) -> complex:
-        """The stability coefficient of the top direction; Re sc_0 > 0 large predicts a loss increase."""
-        return complex(self.stability_coefficients[0])
-
-    @property
-    def unstable(self) -> bool:
-        """Whether some direction with gᵀu_i > 0 has Re sc_i > 0 (the PF climbs there)."""
-        return bool(np.any(self.stability_coefficients.real > 0.0))
+    def grad_norm(self) -> float:
+        """‖g‖."""
+        return float(np.linalg.norm(self.grad))
 
     def summary(self) -> str:
-        lines = [
-            f"PF diagnostics at h = {self.h:g} (2/h = {2.0 / self.h:g}), E = {self.loss:.6g}, "
-            f"|g| = {np.linalg.norm(self.grad):.4g}",
-            f"  drift |Hg| = {self.drift:.4g}, |H g_hat| = {self.drift_normalized:.4g}"
-            f" (DAL h = {2.0 / self.drift_normalized:.4g})"
-            if np.isfinite(self.drift_normalized) and self.drift_normalized > 0
-            else f"  drift |Hg| = {self.drift:.4g}, |H g_hat| undefined (critical point)",
-            f"  progress ratio (E(θ-hg)-E(θ))/(h|g|²) = {self.progress_ratio:.4g}",
-            "   i   lambda_i      h*lambda_i  class              g.u_i       Re sc_i      Im sc_i",
-        ]
-        for i, lam in enumerate(self.eigenvalues):
-            sc = self.stability_coefficients[i]
-            lines.append(
-                f"  {i:2d}  {lam:11.4g}  {self.h * lam:10.4g}  {self.classes[i]:<17s}  "
-                f"{self.g_dot_u[i]:10.4g}  {sc.real:11.4g}  {sc.imag:11.4g}"
-            )
-        return "\n".join(lines)
+        return "\n".join(self._summary_lines())
 
     def __repr__(self) -> str:
         return (

@@ -63,6 +63,9 @@ def test_diagnostics_on_the_reference_quadratic():
     s = d.summary()
     assert "complex-unstable" in s and "DAL h = 1" in s
     assert "sc0" in repr(d)
+    # the shared PFQuantities (also behind bea.torch.PFDiagnostics): hλ₀/2 and ‖g‖ by hand
+    assert d.edge_ratio == pytest.approx(h * 2 / 2, rel=1e-15) and d.lambda_max == pytest.approx(2.0, rel=1e-15)
+    assert d.grad_norm == pytest.approx(math.hypot(*g), rel=1e-15)
 
 
 def test_progress_ratio_is_minus_one_for_small_steps():

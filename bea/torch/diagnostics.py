@@ -29,6 +29,7 @@ import torch
 from bea._checks import check_step as _check_h
 from bea.alpha import CLASSES, ONE_STEP_FLOOR, SERIES_COEFFICIENTS, SERIES_RADIUS, classify, pf_rates
 from bea.errors import InvalidInputError
+from bea.principal import PFQuantities
 
 __all__ = [
     "alpha",
@@ -141,7 +142,7 @@ def stability_coefficients(lams, g_dot_u, h: float) -> torch.Tensor:
 
 
 @dataclass(frozen=True, eq=False)
-class PFDiagnostics:
+class PFDiagnostics(PFQuantities):
     r"""PF diagnostics at one iterate from the top-k eigenpairs (torch counterpart of
     :class:`bea.principal.PFDiagnostics`; same field names, k directions instead of all n).
 
@@ -174,41 +175,8 @@ class PFDiagnostics:
     lambda_min: float
     n_hvp: int
 
-    @property
-    def lambda_max(self) -> float:
-        return float(self.eigenvalues[0])
-
-    @property
-    def sc0(self) -> complex:
-        return complex(self.stability_coefficients[0])
-
-    @property
-    def g_dot_u0(self) -> float:
-        return float(self.g_dot_u[0])
-
-    @property
-    def edge_ratio(self) -> float:
-        """hλ_0/2: 1 at the edge of stability (λ_0 = 2/h)."""
-        return self.h * self.lambda_max / 2.0
-
-    @property
-    def unstable(self) -> bool:
-        return bool(np.any(self.stability_coefficients.real > 0.0))
-
     def summary(self) -> str:
-        dal = 2.0 / self.drift_normalized if np.isfinite(self.drift_normalized) and self.drift_normalized > 0 else math.nan
-        lines = [
-            f"PF diagnostics at h = {self.h:g} (2/h = {2.0 / self.h:g}), E = {self.loss:.6g}, |g| = {self.grad_norm:.4g}",
-            f"  drift |Hg| = {self.drift:.4g}, |H g_hat| = {self.drift_normalized:.4g} (DAL h = {dal:.4g}); "
-            f"progress ratio = {self.progress_ratio:.4g}",
-            "   i   lambda_i      h*lambda_i  class              g.u_i       Re sc_i      Im sc_i",
-        ]
-        for i, lam in enumerate(self.eigenvalues):
-            sc = self.stability_coefficients[i]
-            lines.append(
-                f"  {i:2d}  {lam:11.4g}  {self.h * lam:10.4g}  {self.classes[i]:<17s}  "
-                f"{self.g_dot_u[i]:10.4g}  {sc.real:11.4g}  {sc.imag:11.4g}"
-            )
+        lines = self._summary_lines()
         if np.isfinite(self.lambda_min):
             lines.append(f"  lambda_min = {self.lambda_min:.4g}")
         return "\n".join(lines)
