@@ -86,7 +86,7 @@ from numba import types
 from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
 
-__all__ = ["solve", "Solution", "ERKMethod", "METHODS", "DOPRI5", "DOP853", "STATUS_MESSAGES"]
+__all__ = ["solve", "Solution", "ERKMethod", "METHODS", "DOPRI5", "DOP853", "STATUS_MESSAGES", "status_message"]
 
 STATUS_MESSAGES = {
     0: "success",
@@ -96,6 +96,28 @@ STATUS_MESSAGES = {
     4: "magnitude guard max_norm exceeded (divergence)",
     5: "stalled (max_steps would be reached long before the end)",
 }
+
+
+def status_message(method: str, status: int, t_fail: float, t_end: float, *, nsteps: int = 0, max_steps: int = 0,
+                   max_abs_y: float = math.nan, max_norm: float = math.inf, on_accept: bool = False) -> str:
+    """The message of a :data:`STATUS_MESSAGES` code, with the numbers of the run (both backends)."""
+    if status == 0:
+        return "success"
+    if status == 1:
+        return f"{method}: maximum number of steps ({max_steps}) reached at t = {t_fail!r} before t = {t_end!r}"
+    if status == 2:
+        return (f"{method}: step size underflow at t = {t_fail!r} (max|y| = {max_abs_y:.3g}): "
+                "the solution probably blows up in finite time there, or the problem is extremely stiff")
+    if status == 3:
+        return (f"{method}: non-finite values at t = {t_fail!r}: the solution diverges (overflow, or the field "
+                "is not finite there" + (", or on_accept refused the state)" if on_accept else ")"))
+    if status == 4:
+        return (f"{method}: the solution diverges: max|y| = {max_abs_y:.3g} exceeds max_norm = {max_norm:.3g} "
+                f"at t = {t_fail!r}")
+    return (f"{method}: stalled at t = {t_fail!r} after {nsteps} steps: at the pace of the last steps "
+            f"t = {t_end!r} would need far more than max_steps = {max_steps} "
+            "(the step size is pinned far below the time scale: a discontinuous field, or extreme stiffness)")
+
 
 # shrink factor of a step whose trial values were not finite (an overshoot into overflow or outside
 # the field's domain): much stronger than the controller's fac_min, so that a blow-up is found fast
@@ -918,36 +940,10 @@ def solve(
     status, nfev, nsteps, nacc, nrej = (int(v) for v in stats)
     t_fail = float(t_fail)
     if status == 0:
-        message = "success"
         t_fail = math.nan
-    elif status == 1:
-        message = (
-            f"{meth.name}: maximum number of steps ({max_steps}) reached at t = {t_fail!r} "
-            f"before t = {t_eval_arr[-1]!r}"
-        )
-    elif status == 2:
-        norm = float(np.max(np.abs(y_last)))
-        message = (
-            f"{meth.name}: step size underflow at t = {t_fail!r} (max|y| = {norm:.3g}): "
-            "the solution probably blows up in finite time there, or the problem is extremely stiff"
-        )
-    elif status == 3:
-        message = (
-            f"{meth.name}: non-finite values at t = {t_fail!r}: the solution diverges (overflow, or the field "
-            "is not finite there, or on_accept refused the state)"
-        )
-    elif status == 4:
-        norm = float(np.max(np.abs(y_last)))
-        message = (
-            f"{meth.name}: the solution diverges: max|y| = {norm:.3g} exceeds max_norm = {max_norm:.3g} "
-            f"at t = {t_fail!r}"
-        )
-    else:
-        message = (
-            f"{meth.name}: stalled at t = {t_fail!r} after {nsteps} steps: at the pace of the last "
-            f"steps t = {t_eval_arr[-1]!r} would need far more than max_steps = {max_steps} "
-            "(the step size is pinned far below the time scale: a discontinuous field, or extreme stiffness)"
-        )
+    message = status_message(meth.name, status, t_fail, float(t_eval_arr[-1]), nsteps=nsteps, max_steps=max_steps,
+                             max_abs_y=float(np.max(np.abs(y_last))) if status else 0.0, max_norm=max_norm,
+                             on_accept=on_accept is not None)
     sol = Solution(
         t=t_eval_arr, y=Y, status=status, message=message, t_fail=t_fail,
         nfev=nfev, nsteps=nsteps, naccepted=nacc, nrejected=nrej, method=meth.name, y_last=y_last,

@@ -26,7 +26,7 @@ import torch
 from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
 from bea.integrate import METHODS as _NUMBA_METHODS
-from bea.integrate import ERKMethod, Solution, control_step, initial_step, initial_step_guess
+from bea.integrate import ERKMethod, Solution, control_step, initial_step, initial_step_guess, status_message
 
 __all__ = ["solve", "TorchSolution", "METHODS", "BS3"]
 
@@ -295,17 +295,8 @@ def solve(
                 nrej += 1
                 h = hnew
 
-    if status == 0:
-        message = "success"
-    elif status == 1:
-        message = f"{meth.name}: maximum number of steps ({max_steps}) reached at t = {t_fail!r} before t = {t_arr[-1]!r}"
-    elif status == 2:
-        message = (
-            f"{meth.name}: step size underflow at t = {t_fail!r} (max|y| = {float(y.abs().max()):.3g}): the solution "
-            "probably blows up in finite time there, or the problem is extremely stiff"
-        )
-    else:
-        message = f"{meth.name}: non-finite values at t = {t_fail!r}: the solution diverges (overflow, or the field is not finite there)"
+    message = status_message(meth.name, status, t_fail, float(t_arr[-1]), max_steps=max_steps,
+                             max_abs_y=float(y.abs().max()) if status == 2 else math.nan)
     sol = TorchSolution(
         t=t_arr, y=Y, status=status, message=message, t_fail=t_fail, nfev=nfev, nsteps=nsteps,
         naccepted=nacc, nrejected=nrej, method=meth.name, local_error_sum=err_out.cpu().numpy(),
