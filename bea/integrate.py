@@ -86,7 +86,7 @@ from numba import types
 from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
 
-__all__ = ["solve", "Solution", "ERKMethod", "METHODS", "DOPRI5", "DOP853", "STATUS_MESSAGES", "status_message"]
+__all__ = ["solve", "Solution", "ERKMethod", "INTEGRATORS", "DOPRI5", "DOP853", "STATUS_MESSAGES", "status_message"]
 
 STATUS_MESSAGES = {
     0: "success",
@@ -297,7 +297,9 @@ def _dop853() -> ERKMethod:
 
 DOPRI5 = _dopri5()
 DOP853 = _dop853()
-METHODS: dict[str, ERKMethod] = {"dopri5": DOPRI5, "dop853": DOP853}
+#: the integrators of :func:`solve` by name (``METHODS`` before 0.2, still accepted with a warning;
+#: :data:`bea.methods.METHODS` is the registry of one-step *methods* whose modified equations bea derives)
+INTEGRATORS: dict[str, ERKMethod] = {"dopri5": DOPRI5, "dop853": DOP853}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -877,9 +879,9 @@ def solve(
         steps (or a stalled run), with the time ``t``.
     """
     try:
-        meth = METHODS[method]
+        meth = INTEGRATORS[method]
     except (KeyError, TypeError):
-        raise UnknownMethodError(f"unknown integration method {method!r}; known methods: {sorted(METHODS)}") from None
+        raise UnknownMethodError(f"unknown integration method {method!r}; known methods: {sorted(INTEGRATORS)}") from None
     if on_failure not in ("raise", "return"):
         raise InvalidInputError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
     if not isinstance(rhs, numba.core.dispatcher.Dispatcher):
@@ -951,3 +953,12 @@ def solve(
     if status != 0 and on_failure == "raise":
         raise IntegrationError(message, t=t_fail)
     return sol
+
+
+def __getattr__(name):
+    if name == "METHODS":  # deprecated alias (three registries were all called METHODS)
+        import warnings
+
+        warnings.warn("bea.integrate.METHODS is renamed bea.integrate.INTEGRATORS", DeprecationWarning, stacklevel=2)
+        return INTEGRATORS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

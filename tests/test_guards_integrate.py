@@ -14,7 +14,7 @@ import pytest
 from scipy.integrate import DOP853 as ScipyDOP853
 from scipy.integrate import RK45 as ScipyRK45
 
-from bea.integrate import METHODS, _error_norm
+from bea.integrate import INTEGRATORS, _error_norm
 
 CASES = [("dopri5", ScipyRK45), ("dop853", ScipyDOP853)]
 
@@ -24,7 +24,7 @@ CASES = [("dopri5", ScipyRK45), ("dop853", ScipyDOP853)]
 def test_error_norm_equals_scipys_estimate(name, scipy_cls, h):
     """The scaled error norm of one step (Hairer's mixed rms norm, DOP853's combined 5th/3rd-order
     estimator) equals scipy's value for the same stages, step h and tolerances."""
-    meth = METHODS[name]
+    meth = INTEGRATORS[name]
     rng = np.random.default_rng(17)
     for n in (1, 5):
         K = rng.standard_normal((meth.stages + 1, n))
@@ -42,7 +42,7 @@ def test_error_norm_equals_scipys_estimate(name, scipy_cls, h):
 def test_error_weights_equal_scipys(name, scipy_cls):
     """The error weights E (b − b̂, and DOP853's E5 and E3 rows) are those of scipy's tables, up to
     the sign (the norm only sees |·|)."""
-    E = METHODS[name].E
+    E = INTEGRATORS[name].E
     rows = [scipy_cls.E] if name == "dopri5" else [scipy_cls.E5, scipy_cls.E3]
     assert E.shape == (len(rows), len(rows[0]))
     for mine, ref in zip(E, rows):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from numba import types
 
 from bea.errors import BEAError, IntegrationError, InvalidInputError, UnknownMethodError
-from bea.integrate import DOP853, DOPRI5, METHODS, Solution, solve
+from bea.integrate import DOP853, DOPRI5, INTEGRATORS, Solution, solve
 from bea.principal import alpha_scalar
 from conftest import rosenbrock_ngf
 
@@ -556,7 +556,7 @@ def test_bad_inputs(kwargs, match):
 def test_unknown_method():
     with pytest.raises(UnknownMethodError, match="dopri5"):
         solve(rosenbrock_ngf, [1.0, 1.0], [0.0, 1.0], method="rk45")
-    assert set(METHODS) == {"dopri5", "dop853"}
+    assert set(INTEGRATORS) == {"dopri5", "dop853"}
 
 
 def test_rhs_must_be_jitted_and_shape_checked():
@@ -564,3 +564,13 @@ def test_rhs_must_be_jitted_and_shape_checked():
         solve(lambda y, p: -y, [1.0], [0.0, 1.0])
     with pytest.raises(InvalidInputError, match="shape"):
         solve(wrong_shape, [1.0, 2.0], [0.0, 1.0])
+
+
+def test_methods_registry_is_a_deprecated_alias_of_integrators():
+    """bea.integrate.METHODS (a name shared with bea.methods.METHODS) still works, with a warning."""
+    import bea.integrate as bi
+
+    with pytest.warns(DeprecationWarning, match="INTEGRATORS"):
+        assert bi.METHODS is bi.INTEGRATORS
+    with pytest.raises(AttributeError):
+        bi.NO_SUCH_NAME  # noqa: B018

@@ -124,3 +124,13 @@ def test_fixed_grid_convergence_order(method, order):
         errs.append(float((sol.y[-1] - ref).abs()))
     slopes = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
     assert np.all(np.abs(slopes - order) < 0.6), slopes
+
+
+def test_torch_methods_registry_is_a_deprecated_alias():
+    """bea.torch.integrate.METHODS still works, with a warning; INTEGRATORS extends the numba registry."""
+    import bea.integrate as bi
+    import bea.torch.integrate as ti
+
+    with pytest.warns(DeprecationWarning, match="INTEGRATORS"):
+        assert ti.METHODS is ti.INTEGRATORS
+    assert set(ti.INTEGRATORS) == set(bi.INTEGRATORS) | {"bs3"}

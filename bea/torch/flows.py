@@ -339,7 +339,7 @@ def trajectory(
         the complement follows the NGF.  None: the exact PF from the dense Hessian (n ≤ 1000).
         ``"flipped"`` uses u_0 only (dense for k=None and small n, else Lanczos).
     method, rtol, atol, max_steps : the integrator (:func:`bea.torch.solve`; tableaux of
-        :data:`bea.integrate.METHODS`).  Defaults: dop853 with rtol 1e-9 / atol 1e-12 in float64,
+        :data:`bea.integrate.INTEGRATORS`).  Defaults: dop853 with rtol 1e-9 / atol 1e-12 in float64,
         dopri5 with 1e-5 / 1e-7 in float32.
     lanczos_tol, lanczos_max_iter, seed : Lanczos controls of the PF/flipped fields
     progress : tqdm bar over the output times (default: when steps ≥ 200)

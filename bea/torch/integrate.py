@@ -1,7 +1,7 @@
 r"""Adaptive explicit Runge–Kutta on torch tensors, driven by the tableaux of :mod:`bea.integrate`.
 
 One tableau feeds both integrators: the numba solver of the numpy path and this loop read the same
-:class:`bea.integrate.ERKMethod` (``METHODS["dopri5"]``, ``METHODS["dop853"]``) — coefficients, error
+:class:`bea.integrate.ERKMethod` (``INTEGRATORS["dopri5"]``, ``INTEGRATORS["dop853"]``) — coefficients, error
 weights and controller constants — so adding a method there adds it here.  The stepping logic is the
 numba core's, transcribed to tensor operations: Hairer's mixed error norm, the PI controller, the
 initial step of ``hinit``, exact landing on every output time (no interpolation), a 10× shrink and
@@ -25,10 +25,10 @@ import torch
 
 from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
-from bea.integrate import METHODS as _NUMBA_METHODS
+from bea.integrate import INTEGRATORS as _NUMBA_INTEGRATORS
 from bea.integrate import ERKMethod, Solution, control_step, initial_step, initial_step_guess, status_message
 
-__all__ = ["solve", "TorchSolution", "METHODS", "BS3"]
+__all__ = ["solve", "TorchSolution", "INTEGRATORS", "BS3"]
 
 
 def _bs3() -> ERKMethod:
@@ -51,8 +51,8 @@ def _bs3() -> ERKMethod:
 #: Bogacki–Shampine 3(2): a tableau not (yet) in bea.integrate; cheap when the output grid, not the
 #: error, limits the step (gradient flow sampled at every GD step: 3 gradients per GD step, not 6)
 BS3 = _bs3()
-#: the tableaux this solver runs: those of :data:`bea.integrate.METHODS` plus ``"bs3"``
-METHODS: dict[str, ERKMethod] = {**_NUMBA_METHODS, "bs3": BS3}
+#: the tableaux this solver runs: those of :data:`bea.integrate.INTEGRATORS` plus ``"bs3"``
+INTEGRATORS: dict[str, ERKMethod] = {**_NUMBA_INTEGRATORS, "bs3": BS3}
 
 _NONFINITE_SHRINK = 0.1
 
@@ -146,7 +146,7 @@ def solve(
     y0 : 1-D finite tensor (real or complex); its device and dtype are kept.
     t_eval : 1-D strictly increasing finite times (sequence, numpy array or tensor); ``t_eval[0]`` is
         the initial time.  The solver lands exactly on each (no interpolation).
-    method : ``"dopri5"``, ``"dop853"`` (:data:`bea.integrate.METHODS`) or ``"bs3"`` (:data:`BS3`).
+    method : ``"dopri5"``, ``"dop853"`` (:data:`bea.integrate.INTEGRATORS`) or ``"bs3"`` (:data:`BS3`).
     rtol, atol : mixed error-norm tolerances.  In float32 keep rtol ≳ 1e-5.
     max_steps : limit on attempted steps;  first_step : None → Hairer's ``hinit``.
     on_failure : ``"raise"`` (an :class:`bea.IntegrationError` with ``.t``) or ``"return"``.
@@ -158,9 +158,9 @@ def solve(
     TorchSolution (``y`` of shape (m, n) on the device of ``y0``).
     """
     try:
-        meth = METHODS[method]
+        meth = INTEGRATORS[method]
     except (KeyError, TypeError):
-        raise UnknownMethodError(f"unknown integration method {method!r}; known methods: {sorted(METHODS)}") from None
+        raise UnknownMethodError(f"unknown integration method {method!r}; known methods: {sorted(INTEGRATORS)}") from None
     if on_failure not in ("raise", "return"):
         raise InvalidInputError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
     if not callable(rhs):
@@ -304,3 +304,13 @@ def solve(
     if status != 0 and on_failure == "raise":
         raise IntegrationError(message, t=t_fail)
     return sol
+
+
+def __getattr__(name):
+    if name == "METHODS":  # deprecated alias
+        import warnings
+
+        warnings.warn("bea.torch.integrate.METHODS is renamed bea.torch.integrate.INTEGRATORS", DeprecationWarning,
+                      stacklevel=2)
+        return INTEGRATORS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
