@@ -27,7 +27,9 @@ def check_theta0(theta0, n: int, name: str = "theta0") -> np.ndarray:
 
 
 def check_positive(value, name: str) -> float:
-    """A finite real number > 0 (tolerances, step sizes, radii)."""
+    """A finite real number > 0 (tolerances, step sizes, radii); a real 0-d array counts as a number."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInputError(f"{name} must be a positive real number, got {value!r}")
     value = float(value)

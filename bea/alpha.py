@@ -35,6 +35,7 @@ from fractions import Fraction
 import numba
 import numpy as np
 
+from bea._checks import check_step
 from bea.errors import InvalidInputError, InvalidOrderError
 
 __all__ = [
@@ -227,16 +228,6 @@ def alpha_real_scalar(x):
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_h(h):
-    try:
-        hf = float(h)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"the step size h must be a positive number, got {h!r}") from None
-    if not (math.isfinite(hf) and hf > 0.0):
-        raise InvalidInputError(f"the step size h must be positive and finite, got {h!r}")
-    return hf
-
-
 def _check_lams(lams):
     lam = np.asarray(lams)
     if lam.dtype.kind not in "biuf":
@@ -253,7 +244,7 @@ def pf_rates(lams, h):
     exp(h r_i) = 1 − hλ_i is GD's factor in direction u_i.  hλ = 1 gives −inf + 0j (one-step
     convergence); hλ > 1 gives Im r = π/h.  Example: λ = 2, h = 1.05 → 0.090772 + 2.991993i.
     """
-    hf = _check_h(h)
+    hf = check_step(h)
     lam = _check_lams(lams)
     lg = log1m(hf * lam, complex_output=True)
     # divide the parts separately: (−inf + 0j)/h as a complex division would give −inf + nan·i
@@ -309,7 +300,7 @@ def classify(lams, h, *, tol: float = 0.0):
     -------
     str for scalar ``lams``, else a numpy array of str of the same shape.
     """
-    hf = _check_h(h)
+    hf = check_step(h)
     lam = _check_lams(lams)
     tol = float(tol)
     if not (math.isfinite(tol) and tol >= 0.0):
