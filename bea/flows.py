@@ -104,12 +104,11 @@ import numpy as np
 from numba import types
 
 from bea._checks import check_step, check_steps, check_theta0
-from bea.codegen import compile_exprs
 from bea.errors import IntegrationError, InvalidInputError, InvalidOrderError, UnknownMethodError
 from bea.integrate import solve
 from bea.loss import CompiledLoss, cached_loss, compile_loss
 from bea.alpha import ONE_STEP_FLOOR, alpha_scalar, flow_alpha_scalar, pf_rates
-from bea.symbolic import modified_field, step_symbol
+from bea.symbolic import modified_field
 
 __all__ = ["FLOWS", "COMPLEX_FLOWS", "MAX_NORM", "gd", "trajectory", "flow_field", "pf_field", "pf_closed_form"]
 
@@ -598,6 +597,17 @@ def _make_pf_continued(loss: CompiledLoss, nonprincipal: bool):
     return pf_np_continued, pf_accept
 
 
+def _make_positive(loss: CompiledLoss):
+    """θ̇ = +∇E from the loss's own gradient kernel (a DataLoss: its data loop, nothing unrolled)."""
+    grad = loss.grad
+
+    @numba.njit(error_model="numpy")
+    def positive(theta, h):
+        return grad(theta)
+
+    return positive
+
+
 def _make_flipped(loss: CompiledLoss):
     grad = _ptr(loss.grad, "grad_f")
     hess = _ptr(loss.hess, "hess_f")
@@ -619,7 +629,7 @@ def _field(loss: CompiledLoss, flow: str, order, general: bool = False):
         k = _BEA_ORDER.get(flow, order)
         f = modified_field(loss, order=k).compile()  # a DataLoss gives its data-loop field (bea.data)
     elif flow == "positive":
-        f = compile_exprs(loss.grad_exprs, loss.params, (step_symbol(),), name="positive_flow")
+        f = _make_positive(loss)
     elif flow == "flipped":
         f = _make_flipped(loss)
     else:

@@ -201,7 +201,7 @@ def test_gd_trajectory_certify_max_step_accept_a_data_loss():
 
 
 def test_flows_of_a_data_loss_never_unroll_the_data():
-    """trajectory's ngf, igr, third and pf fields of a DataLoss are its data-loop kernels: the unrolled
+    """trajectory's fields of a DataLoss (every flow) are built from its data-loop kernels: the unrolled
     sympy mean (``expr``) is never built — so their cost is linear in N, not a symbolic expression over
     the data — and each flow equals the flow of the unrolled loss (small N, where that is cheap)."""
     import bea.flows
@@ -209,7 +209,7 @@ def test_flows_of_a_data_loss_never_unroll_the_data():
     data = make_data(6, seed=11)
     th0, h = np.array([0.3, -0.2, 0.1]), 0.5
     E = unrolled(LOGISTIC, data)
-    for flow in ("ngf", "igr", "third", "pf"):
+    for flow in ("ngf", "igr", "third", "pf", "pf+np", "positive", "flipped"):
         dl = data_loss(LOGISTIC, PARAMS, INPUTS, data)
         bea.flows._FIELDS.clear()
         ours = bea.trajectory(dl, PARAMS, th0, h, 8, flow=flow, rtol=1e-12, atol=1e-14)
