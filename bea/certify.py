@@ -171,7 +171,7 @@ from bea.intervals import (
     up,
 )
 from bea.loss import compile_loss
-from bea.flows import _is_quadratic
+from bea.flows import is_quadratic_loss
 from bea.flows import trajectory as _trajectory
 from bea.rigorous import enclose_field, enclose_gd, enclose_gf, field_interval_loss, interval_loss, lower, upper
 from bea.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
@@ -372,9 +372,9 @@ def _neg_grad_kernel(loss):
 def _gd_numba(loss, theta0, h, steps):
     """Float GD iterates (rows; NaN from the first non-finite one on) and the number of finite rows,
     by the numba loop of :func:`bea.gd` (θ + h·(−∇E(θ)), the same operations as :func:`_gd_float`)."""
-    from bea.flows import _run_gd
+    from bea.flows import run_gd
 
-    out, bad = _run_gd(loss.grad, np.ascontiguousarray(theta0, dtype=float), h, steps)
+    out, bad = run_gd(loss.grad, np.ascontiguousarray(theta0, dtype=float), h, steps)
     if bad < 0:
         return out, steps + 1
     out[bad:] = np.nan
@@ -560,7 +560,7 @@ def _modified_trajectory(loss, bl, flow, order, theta0, h, steps, t, rtol, atol,
     validated enclosure of the modified field (:func:`bea.rigorous.enclose_field`)."""
     n = loss.n
     if flow == "pf":
-        if _is_quadratic(loss):
+        if is_quadratic_loss(loss):
             lo, hi = eig_bounds(bl.hess(Iv(theta0[None])))
             if h * float(hi[0]) >= 1.0:
                 raise InvalidInputError(

@@ -894,8 +894,3 @@ def pf_closed_form(A, b, theta0, h, t) -> np.ndarray:
     coords = growth * c0 + kappa * beta
     out = coords @ U.T.astype(np.complex128)
     return out[0] if scalar else out
-
-
-# old private names, still imported by bea.certify until it moves to the public ones
-_run_gd = run_gd
-_is_quadratic = is_quadratic_loss
