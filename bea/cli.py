@@ -48,7 +48,7 @@ def _numbers(text: str, what: str) -> list[float]:
 
 def _loss(args):
     """The validated loss and parameters; ``^`` is refused with the hint that powers are ``**``."""
-    from bea.symbolic import validate_loss
+    from bea.derive.symbolic import validate_loss
 
     if "^" in args.expr:
         raise InvalidLossError(f"'^' is not a power in sympy syntax (it is XOR): write x**2 for x squared, in {args.expr!r}")
@@ -125,7 +125,7 @@ class _Elapsed:
 def _cmd_derive(args: argparse.Namespace) -> int:
     import sympy as sp
 
-    from bea.series import modified_series
+    from bea.derive.series import modified_series
 
     series = modified_series(args.order, args.method)
     if args.series:
@@ -181,7 +181,7 @@ def _derive_optimizer(args, E, params) -> int:
     import sympy as sp
 
     from bea.errors import NoGradientNotationError
-    from bea.optimizers import OPTIMIZERS, optimizer_field
+    from bea.derive.optimizers import OPTIMIZERS, optimizer_field
 
     name = args.optimizer.lower()
     if name not in OPTIMIZERS:
@@ -233,7 +233,7 @@ def _print_series_table(series) -> None:
 
 
 def _cmd_series(args: argparse.Namespace) -> int:
-    from bea.series import modified_series
+    from bea.derive.series import modified_series
 
     series = modified_series(args.order, args.method)
     print(series)
@@ -296,7 +296,7 @@ def _cmd_flows(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------- certify
 def _cmd_certify(args: argparse.Namespace) -> int:
-    from bea.certify import certify
+    from bea.certificates.certify import certify
 
     E, params = _loss(args)
     theta0 = _numbers(args.theta0, "--theta0")
@@ -315,7 +315,7 @@ def _cmd_certify(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    from bea import __version__
+    from bea._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="bea",

@@ -81,7 +81,7 @@ def trajectories(
     levels, margin, grid : contour levels, relative margin around the paths, contour resolution
     """
     from bea.flows import gd, trajectory
-    from bea.loss import cached_loss
+    from bea.compile.loss import cached_loss
 
     loss = cached_loss(E, params)
     if loss.n != 2:
@@ -144,7 +144,7 @@ def trajectories(
 def stability_traces(trace, *, axes=None):
     """Eigenvalues, stability coefficient sc_0 and loss along a GD run.
 
-    ``trace`` is a :class:`bea.principal.PFTrace` (:func:`bea.principal.diagnostics_along`).  Top:
+    ``trace`` is a :class:`bea.flows.diagnostics.PFTrace` (:func:`bea.flows.diagnostics.diagnostics_along`).  Top:
     λ_i against the iteration with the lines 1/h and 2/h; middle: Re and Im of sc_0 (Def. 3.4; a
     positive real part predicts a loss increase); bottom: the loss, steps that increase it marked
     (and named in the legend only when there are any).
@@ -186,7 +186,7 @@ def stability_traces(trace, *, axes=None):
 
 
 def dal_traces(result, *, axes=None):
-    """Loss and learning rate of a :class:`bea.dal.DALResult` against the iteration (a diverged run
+    """Loss and learning rate of a :class:`bea.flows.dal.DALResult` against the iteration (a diverged run
     is drawn up to the iterate where it diverged, marked)."""
     if axes is None:
         fig, axs = _figure(None, nrows=2, figsize=(6.5, 5.0))
@@ -222,7 +222,7 @@ def dal_traces(result, *, axes=None):
 
 
 def certificate(cert, *, axes=None):
-    """A :class:`bea.certify.Certificate`: top, the certified bound and the actual distance
+    """A :class:`bea.certificates.certify.Certificate`: top, the certified bound and the actual distance
     ‖θ_k − θ(kh)‖ (log scale; the steps where the bound is not proven are shaded); bottom, the
     enclosure [λ_min, λ_max] of the Hessian spectrum along the flow with the stability limit 2/h.
     ``axes``: one Axes (top panel only) or two."""
@@ -245,7 +245,8 @@ def certificate(cert, *, axes=None):
                     label="bound not proven")
     ax1.set_ylabel("distance")
     title = "certified" if cert.certified else f"not certified: {cert.reason[:60]}"
-    ax1.set_title(f"GD vs GF, h = {cert.h:g} ({title})", fontsize=9)
+    vs = "GF" if cert.flow == "ngf" else f"the {cert.flow} flow"
+    ax1.set_title(f"GD vs {vs}, h = {cert.h:g} ({title})", fontsize=9)
     _legend_outside(ax1)
     if len(axs) == 2:
         ax2 = axs[1]

@@ -14,7 +14,7 @@ How the work is distributed
 * The loss travels to the workers as a pickle of the sympy expression and its symbols (sympy pickles
   symbols with their assumptions, so ``Symbol("x", positive=True)`` arrives as the same symbol). It
   is scattered once to every worker; the tasks only carry θ0 and h.
-* Kernels compile once per worker: :func:`bea.loss.compile_loss` keeps them in the worker process
+* Kernels compile once per worker: :func:`bea.compile.loss.compile_loss` keeps them in the worker process
   between tasks, and the numba machine code is shared through bea's disk cache
   (:func:`bea.cache_dir`). A ``LocalCluster`` started here gets this process's cache folder in
   ``BEA_CACHE_DIR``, so a kernel compiled once on this machine is loaded, not recompiled, by every
@@ -55,10 +55,10 @@ import uuid
 
 import numpy as np
 
-from bea.certify import Certificate, StepSizeAnswer, max_step
-from bea.codegen import cache_dir
+from bea.certificates.certify import Certificate, StepSizeAnswer, max_step
+from bea.compile.codegen import cache_dir
 from bea.errors import InvalidInputError, InvalidParamsError
-from bea.loss import CompiledLoss
+from bea.compile.loss import CompiledLoss
 
 __all__ = ["sweep", "result_row"]
 
@@ -264,7 +264,7 @@ def sweep(
     ----------
     fn : :func:`bea.certify`, :func:`bea.max_step` (called with t = h·steps), :func:`bea.trajectory`,
         :func:`bea.gd`, or any picklable callable with that signature.
-    E, params : the sympy loss and its parameter symbols (a :class:`bea.loss.CompiledLoss` is sent
+    E, params : the sympy loss and its parameter symbols (a :class:`bea.compile.loss.CompiledLoss` is sent
         as its expression and symbols).
     theta0 : one start point or a list of them (rows); ``theta0_index`` in the table is the position
         in that list.

@@ -141,7 +141,7 @@ def rk_step_mp(method, rhs: Callable[[list], Sequence], y: Sequence, h, *, tol=N
     < 1; failure to converge raises :class:`bea.IntegrationError`.
     """
     from bea.errors import IntegrationError
-    from bea.methods import get_method
+    from bea.derive.methods import get_method
 
     tab = get_method(method)
     h = _mpf(h)
@@ -179,10 +179,10 @@ def multistep_step_mp(method, rhs: Callable[[list], Sequence], past: dict, h, *,
     """The new point y_{n+k} of a linear multistep method from the earlier points ``past`` = {j: y_{n+j}}.
 
     Σ_j α_j y_{n+j} = h Σ_j β_j f(y_{n+j}) solved for the largest offset k (fixed-point iteration
-    when β_k ≠ 0). For :class:`~bea.methods.Momentum` this is θ_{n+1} = θ_n + m(θ_n − θ_{n−1}) − h∇E(θ_n).
+    when β_k ≠ 0). For :class:`~bea.derive.methods.Momentum` this is θ_{n+1} = θ_n + m(θ_n − θ_{n−1}) − h∇E(θ_n).
     """
     from bea.errors import IntegrationError
-    from bea.methods import get_method
+    from bea.derive.methods import get_method
 
     lmm = get_method(method)
     if lmm.is_symbolic:
@@ -222,7 +222,7 @@ def multistep_step_mp(method, rhs: Callable[[list], Sequence], past: dict, h, *,
 def _field_callable(field, params=None, h_symbol=None):
     """(callable(theta_list, h) -> list, params, loss-or-None, method-or-None) for a field given as a
     ModifiedField, a sympy Matrix/list in (params, h), or a callable."""
-    from bea.symbolic import ModifiedField
+    from bea.derive.symbolic import ModifiedField
 
     if isinstance(field, ModifiedField):
         fn = sp.lambdify((field.params, field.h), list(field.field), "mpmath")
@@ -244,7 +244,7 @@ def _field_callable(field, params=None, h_symbol=None):
 
 
 def _grad_callable(E, params):
-    from bea.symbolic import validate_loss
+    from bea.derive.symbolic import validate_loss
 
     E, params = validate_loss(E, params)
     return sp.lambdify((params,), [sp.diff(E, p) for p in params], "mpmath"), E, params
@@ -253,7 +253,7 @@ def _grad_callable(E, params):
 def _reference_step(method, grad, flow):
     """step(theta, h) -> the method's new point, for GD / RK / multistep (the latter uses ``flow``
     to place the earlier points on the modified flow: flow(theta, t) = φ_t(theta))."""
-    from bea.methods import ButcherTableau, LinearMultistep, get_method
+    from bea.derive.methods import ButcherTableau, LinearMultistep, get_method
 
     tab = get_method(method)
     if isinstance(tab, LinearMultistep):
@@ -274,12 +274,12 @@ def _reference_step(method, grad, flow):
 def local_errors(mf, theta0: Sequence[float], hs: Sequence, *, dps: int = 40, method=None, E=None, params=None) -> np.ndarray:
     """‖φ_h^{f̃}(θ0) − Φ_h(θ0)‖ for each h: the one-step error of a field's flow against a method.
 
-    ``mf`` is a :class:`~bea.symbolic.ModifiedField` (or, with ``E`` and ``params``, a sympy field
+    ``mf`` is a :class:`~bea.derive.symbolic.ModifiedField` (or, with ``E`` and ``params``, a sympy field
     or a callable ``field(theta_list, h)``). ``method`` defaults to the field's method (gradient
     descent for ``bea.modified_field(E, params, n)``); Φ_h is that method applied to θ' = −∇E,
     computed in mpmath from its definition. For a multistep method (momentum) the earlier points
     are placed on the field's flow, θ_{−j} = φ_{−jh}(θ0): the error is that of the slow manifold.
-    For a modifying integrator (``bea.series.modifying_integrator(n, method).evaluate(E, params)``)
+    For a modifying integrator (``bea.derive.series.modifying_integrator(n, method).evaluate(E, params)``)
     the roles swap: the method's step on the field against the exact gradient flow of E.
     """
     fn, fparams, loss, fmethod = _field_callable(mf, params)
@@ -309,7 +309,7 @@ def local_errors(mf, theta0: Sequence[float], hs: Sequence, *, dps: int = 40, me
 def _modifying_errors(fn, grad, method, theta0, hs, dps) -> np.ndarray:
     """A modifying integrator f̂: ‖Φ_h^{method}[f̂](θ0) − φ_h^{−∇E}(θ0)‖ (the method on f̂ against
     the exact gradient flow)."""
-    from bea.methods import ButcherTableau, get_method
+    from bea.derive.methods import ButcherTableau, get_method
 
     tab = get_method(method)
     if not isinstance(tab, ButcherTableau):
@@ -351,7 +351,7 @@ class LocalOrder:
 
 def _default_hs(E, params, theta0, method) -> list[float]:
     """Steps small enough that the series is in its asymptotic regime: h·max(1, ‖H‖, ‖g‖)/|c(•)| ≤ 2^-5."""
-    from bea.methods import LinearMultistep, Momentum, get_method
+    from bea.derive.methods import LinearMultistep, Momentum, get_method
 
     grad = [sp.diff(E, p) for p in params]
     subs = dict(zip(params, [sp.Float(v, 30) for v in theta0]))
@@ -386,12 +386,12 @@ def assert_local_order(
 
     Parameters
     ----------
-    field : a :class:`~bea.symbolic.ModifiedField` (then E, params, order and method default to its
+    field : a :class:`~bea.derive.symbolic.ModifiedField` (then E, params, order and method default to its
         own), a sympy Matrix/list of expressions in ``params`` and the step symbol ``h``, or a callable
         ``field(theta: list[mpf], h: mpf) -> list`` (e.g. a principal-flow field).
     E, params : the loss and its parameters (the method is applied to θ' = −∇E).
     order : the truncation order n: the local error must be O(h^{n+2}).
-    method : ``"gd"`` (default), any name or tableau of :mod:`bea.methods`, or ``Momentum(m)``.
+    method : ``"gd"`` (default), any name or tableau of :mod:`bea.derive.methods`, or ``Momentum(m)``.
     theta0 : the point (default: 0.3, −0.2, 0.1, ...).
     hs : step sizes (default: four halvings from 2^-5 / max(1, ‖H(θ0)‖, ‖g(θ0)‖)).
     tol : allowed shortfall of the fitted slope.
@@ -409,7 +409,7 @@ def assert_local_order(
         When the fitted slope falls short of order + 2 − tol (or, with ``sharp``, exceeds
         order + 2 + tol); the message carries the measured errors.
     """
-    from bea.symbolic import ModifiedField
+    from bea.derive.symbolic import ModifiedField
 
     if isinstance(field, ModifiedField):
         E = field.loss if E is None else E
@@ -419,7 +419,7 @@ def assert_local_order(
     if E is None or params is None or order is None:
         raise ValueError("assert_local_order needs E, params and order for a field that is not a ModifiedField")
     method = "gd" if method is None else method
-    from bea.symbolic import validate_loss
+    from bea.derive.symbolic import validate_loss
 
     E, params = validate_loss(E, params)
     if theta0 is None:
@@ -486,12 +486,9 @@ def assert_matches_gd(
     gd = _gd_iterates_mp(E, params, theta0, h, steps, dps)
     gd_arr = np.array([[complex(v) for v in row] for row in gd])
     if isinstance(flow, str):
-        import bea
+        from bea.flows.fields import trajectory
 
-        traj = getattr(bea, "trajectory", None)
-        if traj is None:
-            raise ValueError("this bea has no bea.trajectory; pass a field or an array")
-        flow = traj(E, params, np.asarray(theta0, float), float(h), steps, flow=flow)
+        flow = trajectory(E, params, np.asarray(theta0, float), float(h), steps, flow=flow)
     if isinstance(flow, np.ndarray):
         arr = np.asarray(flow)
         if arr.shape != gd_arr.shape:

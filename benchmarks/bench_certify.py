@@ -25,9 +25,9 @@ import sympy as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bea.certify import _gd_float, _neg_grad_kernel, certify  # noqa: E402
+from bea.certificates.certify import _gd_float, _neg_grad_kernel, certify  # noqa: E402
 from bea.integrate import solve  # noqa: E402
-from bea.loss import compile_loss  # noqa: E402
+from bea.compile.loss import compile_loss  # noqa: E402
 
 x, y = sp.symbols("x y")
 E = (1 - x) ** 2 + 100 * (y - x**2) ** 2

@@ -36,7 +36,7 @@ import sympy as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bea  # noqa: E402
-from bea.certify import certify  # noqa: E402
+from bea.certificates.certify import certify  # noqa: E402
 
 x, y, z = sp.symbols("x y z")
 

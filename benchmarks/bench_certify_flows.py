@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_certify_coverage import corpus  # noqa: E402
 
-from bea.certify import certify  # noqa: E402
+from bea.certificates.certify import certify  # noqa: E402
 from bea.errors import InvalidInputError  # noqa: E402
 from bea.testing import fit_order  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Benchmark of bea.codegen: compile time, disk-cache hits, per-call and batched evaluation.
+"""Benchmark of bea.compile.codegen: compile time, disk-cache hits, per-call and batched evaluation.
 
     python benchmarks/bench_codegen.py [--order 4] [--points 100000] [--repeat 7]
 
@@ -86,7 +86,7 @@ def child(order: int) -> None:
     warm(np.ones(2))  # numba's one-time process initialisation, paid by any first jitted call
     t_init = time.perf_counter() - t0
     field, params, h = stand_in_field(order)
-    from bea.codegen import compile_exprs
+    from bea.compile.codegen import compile_exprs
 
     theta = np.array([-0.7, 1.3])
     steps = {
@@ -141,7 +141,7 @@ def main() -> None:
     import symengine as se  # the dev extra of pyproject
 
     import bea
-    from bea.codegen import compile_exprs
+    from bea.compile.codegen import compile_exprs
 
     field, params, h = stand_in_field(args.order)
     repl, reduced = sp.cse(list(field))
@@ -209,7 +209,7 @@ def main() -> None:
         kern.batch(cthetas, hv)
         per_batch_complex = best(lambda: kern.batch(cthetas, hv), args.repeat)
 
-    print(f"bea.codegen benchmark: Rosenbrock modified field, order {args.order} (from {source})")
+    print(f"bea.compile.codegen benchmark: Rosenbrock modified field, order {args.order} (from {source})")
     print(f"  {len(field)} outputs, {sp.count_ops(field)} ops, {nops} ops after cse")
     print(f"  numba {numba.__version__}, threading layer {numba.threading_layer()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} (other processes make parallel timings noisy)\n")

@@ -41,7 +41,7 @@ import bea  # noqa: E402
 from bea import flows  # noqa: E402
 from bea.flows import gd, trajectory  # noqa: E402
 from bea.integrate import solve  # noqa: E402
-from bea.loss import compile_loss  # noqa: E402
+from bea.compile.loss import compile_loss  # noqa: E402
 
 H_GD = 1e-3
 T_END = 5.0

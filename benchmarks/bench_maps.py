@@ -1,4 +1,4 @@
-"""Benchmark the modified equations of maps, epochs and optimisers with state (bea.maps, bea.optimizers).
+"""Benchmark the modified equations of maps, epochs and optimisers with state (bea.derive.maps, bea.derive.optimizers).
 
     python benchmarks/bench_maps.py [--order 4] [--repeat 3]
 
@@ -9,7 +9,7 @@ CPU and wall times (best of ``--repeat``, sympy's cache cleared before each run)
   (B-series trees) and ``modified_map`` of that single GD map (Lie series), to the same order;
   the "brute-force" route for the epoch: the 4 steps composed by sympy substitution into one
   map, handed to ``modified_map`` as a single (large) map;
-* random reshuffling: ``sgd_epoch(..., shuffle="average")`` for 4 batches (Eq. (2) of bea.maps, 32
+* random reshuffling: ``sgd_epoch(..., shuffle="average")`` for 4 batches (Eq. (2) of bea.derive.maps, 32
   Taylor expansions) against its brute-force route (the mean of the 24 composed epochs as one map),
   and for 8 batches (the 40320 orderings are never formed);
 * optimisers: Nesterov (m = 9/10) and Adam (1/10, 1/5, 1/3) on two parameters of the same loss.
@@ -31,7 +31,7 @@ import sympy as sp  # noqa: E402
 from sympy.core.cache import clear_cache  # noqa: E402
 
 import bea  # noqa: E402
-from bea.symbolic import step_symbol  # noqa: E402
+from bea.derive.symbolic import step_symbol  # noqa: E402
 
 x, y, z = sp.symbols("x y z")
 P = [x, y, z]

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sympy as sp  # noqa: E402
 
 from bea import methods, series, trees  # noqa: E402
-from bea.methods import Momentum  # noqa: E402
+from bea.derive.methods import Momentum  # noqa: E402
 
 
 def clear_all():

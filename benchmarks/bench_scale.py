@@ -6,7 +6,7 @@
 
 Workload: logistic regression, per-sample loss e(θ, x, y) = log(1 + exp(−y(w·x + b))), θ = (w, b),
 n = d + 1 parameters, N synthetic samples (x ~ N(0, I), y = ±1), θ ~ N(0, 0.1²). Loss E = mean over
-the rows, given to bea as :func:`bea.data.data_loss` (the per-sample expression and the data array).
+the rows, given to bea as :func:`bea.compile.data.data_loss` (the per-sample expression and the data array).
 
 * **build** — ``data_loss`` + ``modified_field(loss, order)`` + ``compile()`` + the first call, in a
   fresh process with an empty ``BEA_CACHE_DIR`` (cold: sympy derivation, code generation and numba
@@ -122,7 +122,7 @@ def child_build(n: int, N: int, order: int, torch_too: bool) -> dict:
 
     t0 = time.perf_counter()
     import bea
-    from bea.data import data_loss
+    from bea.compile.data import data_loss
 
     t_import = time.perf_counter() - t0
     e, params, inputs, data, theta = make_problem(n, N)
@@ -157,7 +157,7 @@ def child_build(n: int, N: int, order: int, torch_too: bool) -> dict:
 
 def child_unrolled(n: int, N: int, order: int) -> dict:
     import bea
-    from bea.data import data_loss
+    from bea.compile.data import data_loss
 
     e, params, inputs, data, theta = make_problem(n, N)
     t0 = time.perf_counter()
@@ -202,7 +202,7 @@ def child_tanh(weights: int, order: int, backend: str) -> dict:
 
 
 def child_hess(n: int, N: int) -> dict:
-    from bea.data import data_loss
+    from bea.compile.data import data_loss
 
     e, params, inputs, data, theta = make_problem(n, N)
     t0 = time.perf_counter()

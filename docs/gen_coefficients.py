@@ -16,8 +16,8 @@ sys.path.insert(0, str(REPO))
 
 import sympy as sp  # noqa: E402
 
-from bea.methods import Momentum  # noqa: E402
-from bea.series import (  # noqa: E402
+from bea.derive.methods import Momentum  # noqa: E402
+from bea.derive.series import (  # noqa: E402
     _elementary_differential_name,
     gradient_notation_of_tree,
     modified_series,
@@ -47,7 +47,7 @@ def render() -> str:
         "f = −∇E, F(t) = (−1)^{|t|} G(t) with G(t) in gradient notation: g = ∇E, H = ∇²E, T = ∇³E,",
         "Q = ∇⁴E, P = ∇⁵E, D^m E = ∇^m E, and [t₁,…,t_m] ↦ ∇^{m+1}E(G(t₁),…,G(t_m)). Trees are canonical",
         "level sequences (root level 1). σ is the symmetry, γ the density; c(t) = b(t)/σ(t) with b from",
-        "the recursion in `bea/series.py`. The last column is the coefficient of G(t) in f_k,",
+        "the recursion in `bea/derive/series.py`. The last column is the coefficient of G(t) in f_k,",
         "(−1)^{|t|} c(t). Ladder trees (1, 2, …, n) are the principal terms −1/(p+1) H^p g.",
         "",
         f"## Gradient descent, all trees up to h^{ORDER}",
@@ -85,7 +85,7 @@ def render() -> str:
         "## Heavy-ball momentum, up to h^3",
         "",
         "v_t = m v_{t−1} − h∇E(θ_{t−1}), θ_t = θ_{t−1} + v_t (seed 002, Eq. 20): the flow on the slow manifold",
-        "(`bea.momentum.modified_field(E, params, m, order)`). Coefficients are rational functions of m",
+        "(`bea.derive.momentum.modified_field(E, params, m, order)`). Coefficients are rational functions of m",
         "(sympy writes them with m − 1 < 0: f_0 = −g/(1−m), f_1 = −(1+m)/(2(1−m)³) Hg; m = 0 gives GD).",
         "",
     ]
@@ -97,7 +97,7 @@ def render() -> str:
         "## Modifying integrator of gradient descent, up to h^4",
         "",
         "The field f̂ whose gradient-descent step θ + h f̂(θ) is the exact gradient-flow map to all",
-        "orders (`bea.series.modifying_integrator(order)`); ĉ(t) = 1/(σ(t)γ(t)). Its f_1 = +½Hg cancels IGR.",
+        "orders (`bea.derive.series.modifying_integrator(order)`); ĉ(t) = 1/(σ(t)γ(t)). Its f_1 = +½Hg cancels IGR.",
         "",
     ]
     lines += [f"    f_{k} = {mi.gradient_notation(k)}" for k in range(5)]

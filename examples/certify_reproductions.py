@@ -28,7 +28,7 @@ import sympy as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bea.certify import certify, max_step  # noqa: E402
+from bea.certificates.certify import certify, max_step  # noqa: E402
 
 x, y = sp.symbols("x y")
 

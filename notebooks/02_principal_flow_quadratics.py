@@ -38,7 +38,7 @@ import sympy as sp
 
 import bea
 import bea.plot
-from bea.principal import alpha, diagnostics
+from bea.flows.diagnostics import alpha, diagnostics
 
 T_START = time.perf_counter()
 z = sp.Symbol("z")
@@ -184,7 +184,7 @@ print("                     θ₂: IGR = %.6e (expected −5.29052e−3), NGF = 
 # into the θ₁ = 0 line and miss every iterate by ≈ |θ₁| (error ≈ 0.1–0.3), while the PF matches each
 # iterate. At h = 1.05 GD's θ₁ grows (factor −1.1 per step) and only the PF follows; the other
 # flows predict convergence. These are the seed's Figs. 2(b) and 5 (it shows the trajectories; the
-# error curves are our addition). `bea.principal.diagnostics` reads the regimes off the Hessian:
+# error curves are our addition). `bea.flows.diagnostics.diagnostics` reads the regimes off the Hessian:
 
 # %%
 for h, _, _ in cases:

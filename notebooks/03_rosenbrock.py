@@ -36,8 +36,8 @@ import numpy as np
 import sympy as sp
 
 import bea
-from bea.loss import compile_loss
-from bea.principal import diagnostics
+from bea.compile.loss import compile_loss
+from bea.flows.diagnostics import diagnostics
 from bea.testing import fit_order
 
 T_START = time.perf_counter()

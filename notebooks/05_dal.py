@@ -23,7 +23,7 @@
 #     momentum  v ← m·v − g/(2‖Hĝ‖^p),  θ ← θ + v                    (Eqs. 20–21)
 #
 # The seed trains CNNs and ResNets on CIFAR-10 and ImageNet. This notebook runs the same comparisons
-# at toy scale with `bea.dal` on a sympy loss, so that every number comes from exact derivatives:
+# at toy scale with `bea.flows.dal` on a sympy loss, so that every number comes from exact derivatives:
 # a rank-2 **matrix completion** problem (24 parameters, a non-convex loss with a held-out test
 # error). At the end, if the PyTorch backend is installed, the same comparison runs on an MLP on
 # the scikit-learn digits.
@@ -42,8 +42,8 @@ import numpy as np
 import sympy as sp
 
 import bea
-from bea.dal import dal, dal_momentum, dal_p, dal_per_parameter
-from bea.loss import compile_loss
+from bea.flows.dal import dal, dal_momentum, dal_p, dal_per_parameter
+from bea.compile.loss import compile_loss
 
 T_START = time.perf_counter()
 rng = np.random.default_rng(1)
@@ -90,7 +90,7 @@ def ngf_drift(thetas, lrs, every=1):
                          for k in ks])
 
 
-from bea.dal import hvp_kernel  # noqa: E402  (the compiled H·g of the loss, used by DAL)
+from bea.flows.dal import hvp_kernel  # noqa: E402  (the compiled H·g of the loss, used by DAL)
 
 Hg = hvp_kernel(loss)
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
@@ -303,7 +303,7 @@ plt.show()
 # (0.12). So the seed's Fig. 23 message (momentum plus drift information trains fast
 # and stably without a sweep) holds here only for some settings of m and c, which then have to
 # be chosen. Per-parameter DAL, which the seed only sketches (its appendix formula is not in the
-# seed text; bea uses h_j = 2|g_j|/|(Hg)_j|, see `bea.dal`), fails on this problem: coordinates with
+# seed text; bea uses h_j = 2|g_j|/|(Hg)_j|, see `bea.flows.dal`), fails on this problem: coordinates with
 # small (Hg)_j take huge steps, and the loss stalls near 0.75 with a test RMSE of 13. (The torch
 # optimiser `bea.torch.PerParameterDAL` caps h_j at 10× the global rate for this reason; the numpy
 # `dal_per_parameter` has only an absolute `max_lr` cap.)

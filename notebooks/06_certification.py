@@ -43,7 +43,7 @@ import sympy as sp
 
 import bea
 import bea.testing
-from bea.loss import compile_loss
+from bea.compile.loss import compile_loss
 
 T_START = time.perf_counter()
 x, y = sp.symbols("x y")

@@ -16,7 +16,7 @@ import sympy as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bea.certify import Certificate, StepSizeAnswer, certify, max_step
+from bea.certificates.certify import Certificate, StepSizeAnswer, certify, max_step
 from bea.errors import BEAError, InvalidInputError, InvalidLossError, InvalidParamsError, NonSmoothLossError
 from bea.testing import integrate_mp
 
@@ -382,7 +382,7 @@ def test_issue11_reproducers_are_certified_and_tight_against_mpmath(name, E, par
 
 
 def test_tube_that_collapsed_follows_the_bound():
-    """Protects the tube selection of bea.tube: on the run where the old r = 0 pass blew up (so the
+    """Protects the tube selection of bea.certificates.tube: on the run where the old r = 0 pass blew up (so the
     automatic radius collapsed to 1.2e-12 and the certificate was refused at step 1), every step
     uses a tube at least as wide as the bound it has to cover (``radius ≥ need``), the radii follow
     the bound over orders of magnitude instead of one radius for the run, and nothing is left

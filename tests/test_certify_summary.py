@@ -82,7 +82,7 @@ def test_summary_of_failed_runs_emits_no_numpy_warning(args, kw):
 def test_interval_operations_with_inf_emit_no_warning():
     """Property: interval products 0·inf and sanitize() of ±inf boxes are handled on purpose (the
     whole line / unchanged), silently; the results are those of exact interval arithmetic's hull."""
-    from bea.intervals import Iv
+    from bea.certificates.intervals import Iv
 
     a = Iv(np.array([0.0, -1.0]), np.array([0.0, 2.0]))
     b = Iv(np.array([-np.inf, 1.0]), np.array([np.inf, 3.0]))

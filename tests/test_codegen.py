@@ -1,4 +1,4 @@
-"""Tests of bea.codegen: sympy -> numba kernels, cached in memory and on disk.
+"""Tests of bea.compile.codegen: sympy -> numba kernels, cached in memory and on disk.
 
 numba compiles each kernel in ~0.3-1 s, so the kernels are module-level fixtures shared by tests.
 """
@@ -17,7 +17,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bea.codegen import cache_dir, clear_memory_cache, compile_exprs, kernel_source
+from bea.compile.codegen import cache_dir, clear_memory_cache, compile_exprs, kernel_source
 from bea.errors import BEAError, InvalidInputError, InvalidLossError, InvalidParamsError
 
 x, y, z, h = sp.symbols("x y z h")
@@ -338,11 +338,11 @@ def test_disk_cache_in_new_process(kernel_cache):
     files = sorted(p.name for p in Path(kernel_cache, "kernels").rglob("*"))
     script = """
         import numpy as np, sympy as sp
-        import bea.codegen
-        from bea.codegen import compile_exprs
+        import bea.compile.codegen
+        from bea.compile.codegen import compile_exprs
         def no_generation(*args):
             raise AssertionError("the index should have found the module without cse and printing")
-        bea.codegen._generate = no_generation
+        bea.compile.codegen._generate = no_generation
         x, y, z, h = sp.symbols("x y z h")
         k = compile_exprs([x**7 - sp.Rational(3, 11)*y*h, sp.exp(-x*y) + z], [x, y, z], [h])
         out = k(np.array([0.3, 0.4, 0.5]), 0.25)
@@ -364,7 +364,7 @@ def test_concurrent_processes(tmp_path):
     exactly one module file (atomic create-once writes)."""
     script = """
         import numpy as np, sympy as sp
-        from bea.codegen import compile_exprs
+        from bea.compile.codegen import compile_exprs
         x, y, h = sp.symbols("x y h")
         k = compile_exprs([x**3 * y - h, sp.sin(x)], [x, y], [h])
         print(repr(k(np.array([2.0, 3.0]), 0.5).tolist()))
@@ -475,7 +475,7 @@ def test_errors_are_bea_errors():
 
 
 # --------------------------------------------------------------------------- LLVM backend (issue #12)
-llvm = pytest.mark.skipif(not __import__("bea.codegen", fromlist=["llvm_available"]).llvm_available(),
+llvm = pytest.mark.skipif(not __import__("bea.compile.codegen", fromlist=["llvm_available"]).llvm_available(),
                           reason="symengine with LLVM is not installed")
 
 
@@ -537,7 +537,7 @@ def test_llvm_auto_threshold_and_pickled_machine_code(kernel_cache):
     """backend="auto" keeps numba for small kernels (disk-cached machine code) and takes the LLVM route for large
     ones; the LLVM object is pickled next to the module file and reused after the memory cache is cleared, with the
     same values."""
-    import bea.codegen as cg
+    import bea.compile.codegen as cg
 
     small = compile_exprs([x * y + h], PARAMS, [h], name="auto_small", backend="auto")
     assert getattr(small, "backend", "numba") == "numba"
@@ -564,7 +564,7 @@ def test_dispatcher_from_before_a_clear_caches_a_loadable_overload(tmp_path):
     env = dict(os.environ, BEA_CACHE_DIR=str(tmp_path), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
     script = """
         import sys, numpy as np, sympy as sp
-        from bea.codegen import clear_memory_cache, compile_exprs
+        from bea.compile.codegen import clear_memory_cache, compile_exprs
         x, y = sp.symbols("x y")
         k = compile_exprs([sp.exp(x) * y**3 - x * y], [x, y], name="stale")
         k(np.array([0.3, 0.2]))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from bea.dal import DALResult, dal, dal_learning_rate, dal_momentum, dal_p, dal_per_parameter, hvp_kernel
+from bea.flows.dal import DALResult, dal, dal_learning_rate, dal_momentum, dal_p, dal_per_parameter, hvp_kernel
 from bea.errors import BEAError, IntegrationError, InvalidInputError
 from conftest import QUAD, ROSEN, rosen_grad, rosen_hess
 
@@ -179,13 +179,14 @@ def test_overflow_is_divergence_not_an_infinite_rate():
 
 
 def test_bea_dal_is_callable_and_a_module():
-    """``bea.dal(...)`` runs :func:`bea.dal.dal` and ``bea.dal`` is still the module (its functions,
-    ``import bea.dal``, ``from bea.dal import ...``)."""
+    """``bea.dal(...)`` runs :func:`bea.flows.dal.dal` and ``bea.dal`` is still the module (its functions,
+    ``import bea.dal``, ``from bea.dal import ...``): the very module :mod:`bea.flows.dal`."""
     import importlib
 
     import bea
 
     mod = importlib.import_module("bea.dal")
+    assert mod is importlib.import_module("bea.flows.dal")
     assert bea.dal is mod and bea.dal.dal is dal and bea.dal.dal_p is dal_p
     a = bea.dal(QUAD, P2, THETA0, 5, p=0.5)
     b = dal(QUAD, P2, THETA0, 5, p=0.5)

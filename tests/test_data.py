@@ -1,4 +1,4 @@
-"""Data losses (bea.data.data_loss, issue #12), each checked against a route that does not loop over data:
+"""Data losses (bea.compile.data.data_loss, issue #12), each checked against a route that does not loop over data:
 the unrolled sympy mean, means of per-sample derivatives built symbolically from their definitions,
 and torch autodiff."""
 
@@ -10,8 +10,8 @@ import sympy as sp
 
 import bea
 from bea import BEAError, InvalidInputError, InvalidLossError, InvalidParamsError, NonSmoothLossError
-from bea.data import DataLoss, DataModifiedField, data_loss
-from bea.loss import CompiledLoss
+from bea.compile.data import DataLoss, DataModifiedField, data_loss
+from bea.compile.loss import CompiledLoss
 
 w0, w1, b = sp.symbols("w0 w1 b")
 x0, x1, y = sp.symbols("x0 x1 y")
@@ -186,9 +186,9 @@ def test_gd_trajectory_certify_max_step_accept_a_data_loss():
     sol = bea.solve_ode(bea.modified_field(dl, order=1).compile(), th0, h * np.arange(11), h, rtol=1e-12, atol=1e-14)
     assert rel(igr, sol.y) < 1e-8
 
-    bea.flows._FIELDS.clear()
+    bea.flows.fields._FIELDS.clear()
     pf_data = bea.trajectory(dl, PARAMS, th0, h, 10, flow="pf")
-    bea.flows._FIELDS.clear()
+    bea.flows.fields._FIELDS.clear()
     pf_ref = bea.trajectory(E, PARAMS, th0, h, 10, flow="pf")
     assert rel(pf_data, pf_ref) < 1e-8
 
@@ -211,10 +211,10 @@ def test_flows_of_a_data_loss_never_unroll_the_data():
     E = unrolled(LOGISTIC, data)
     for flow in ("ngf", "igr", "third", "pf", "pf+np", "positive", "flipped"):
         dl = data_loss(LOGISTIC, PARAMS, INPUTS, data)
-        bea.flows._FIELDS.clear()
+        bea.flows.fields._FIELDS.clear()
         ours = bea.trajectory(dl, PARAMS, th0, h, 8, flow=flow, rtol=1e-12, atol=1e-14)
         assert "expr" not in vars(dl), f"{flow}: the unrolled mean was built"
-        bea.flows._FIELDS.clear()
+        bea.flows.fields._FIELDS.clear()
         ref = bea.trajectory(E, PARAMS, th0, h, 8, flow=flow, rtol=1e-12, atol=1e-14)
         assert rel(ours, ref) < 1e-9, flow
 

@@ -112,26 +112,27 @@ def test_formula_values_survive_the_conversion():
 
 def test_api_reference_has_cross_references_not_sphinx_roles(site):
     """The API page shows no raw ``:func:``/``:class:``/``:mod:`` (they are rewritten at build time
-    by docs/griffe_bea.py) and links them: bea.gd resolves to bea.flows.gd, a relative name to its
-    module's object."""
+    by docs/griffe_bea.py) and links them: bea.gd resolves to bea.flows.descent.gd (aliases are followed
+    to where the object is defined), a relative name to its module's object."""
     html = page(site, "api")
     assert not re.findall(r":(?:func|class|mod|meth|data|attr|exc):`", html)
     links = set(re.findall(r'class="autorefs autorefs-internal"[^>]*href="[^"]*#([\w.]+)"', html))
-    assert {"bea.flows.gd", "bea.symbolic.ModifiedField", "bea.integrate.solve", "bea.errors.IntegrationError"} <= links
+    assert {"bea.flows.descent.gd", "bea.derive.symbolic.ModifiedField", "bea.integrate.solver.solve",
+            "bea.errors.IntegrationError"} <= links
     assert "<autoref" not in html
 
 
 def test_api_parameter_descriptions_are_not_types(site):
     """``name : description`` entries render the description in the Description column and the
-    signature's annotation in the Type column (bea.dal.dal: p is a float, its description is the
+    signature's annotation in the Type column (bea.flows.dal.dal: p is a float, its description is the
     power of ‖Hĝ‖); Attributes descriptions likewise stay out of the Type column."""
-    parser = _Tables("bea.dal.dal")
+    parser = _Tables("bea.flows.dal.dal")
     parser.feed(page(site, "api"))
     rows = {r[0]: r for r in parser.rows if len(r) >= 3}
     assert rows["p"][1] == "float" and "power of" in rows["p"][2]
     assert rows["steps"][1] == "int" and "number of updates" in rows["steps"][2]
     assert "theta0" in rows and "finite start" in rows["theta0"][2]  # split from "theta0 : ...;  steps : ..."
-    parser = _Tables("bea.dal.DALResult")
+    parser = _Tables("bea.flows.dal.DALResult")
     parser.feed(page(site, "api"))
     attrs = {r[0]: r for r in parser.rows if len(r) >= 3}
     assert "first iterate" in attrs["diverged_at"][2] and len(attrs["diverged_at"][1].split()) <= 3

@@ -119,7 +119,7 @@ def test_reference_one_dimensional_ngf_igr():
 
 def test_pf_rate_reference_in_diagnostics():
     """log(1 − hλ₀)/h at h = 1.05, λ₀ = 2 is 0.090772 + 2.991993i."""
-    d = bea.principal.diagnostics(QUAD, P2, THETA0, 1.05)
+    d = bea.flows.diagnostics.diagnostics(QUAD, P2, THETA0, 1.05)
     assert d.rates[0].real == pytest.approx(0.090772, abs=5e-7)
     assert d.rates[0].imag == pytest.approx(2.991993, abs=5e-7)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from bea.certify import certify
+from bea.certificates.certify import certify
 from bea.errors import InvalidInputError
 
 z = sp.Symbol("z")
@@ -94,13 +94,13 @@ def test_pf_on_a_non_quadratic_below_the_limit_is_accepted():
 
 
 # --------------------------------------------------------------------------------------------------
-# the ball-arithmetic view of a modified field (bea.rigorous.field_interval_loss)
+# the ball-arithmetic view of a modified field (bea.certificates.rigorous.field_interval_loss)
 # --------------------------------------------------------------------------------------------------
 
 
 def _field_loss(flow, h):
-    from bea.loss import compile_loss
-    from bea.rigorous import field_interval_loss
+    from bea.compile.loss import compile_loss
+    from bea.certificates.rigorous import field_interval_loss
 
     E = x**2 / 2 + x**3 / 6 + x * y + y**4 / 4 - y**2  # non-convex, coupled
     loss = compile_loss(E, [x, y])
@@ -142,7 +142,7 @@ def test_rigorous_modified_field_spread_is_its_logarithmic_norm(h):
     the logarithmic norm of the field's Jacobian (two flow lines separate at most like
     exp(τ μ₂)): at points, the eigenvalue bounds of the field's ``hess`` must enclose the spectrum
     of −(J + Jᵀ)/2 computed by hand (sympy Jacobian, numpy eigenvalues)."""
-    from bea.rigorous import make_box
+    from bea.certificates.rigorous import make_box
 
     E, fl = _field_loss("igr", h)
     _, J = _hand_igr(E, h)
@@ -188,12 +188,12 @@ def _expand_corners(tau):
 
 @pytest.mark.parametrize("tau,must_find", PICARD_CASES)
 def test_float_interval_picard_boxes_contain_the_flows_from_the_box(tau, must_find):
-    """Property (Picard–Lindelöf): a box B that ``bea.intervals`` BoxLoss.picard reports as valid
+    """Property (Picard–Lindelöf): a box B that ``bea.certificates.intervals`` BoxLoss.picard reports as valid
     contains the flow from every point of Y over [0, τ] — checked on the flows from Y's corners and
     centre, integrated in mpmath, on an expanding flow; over a long τ refusing is the only sound
     answer (the flow leaves every candidate), over a short one an enclosure is found."""
-    from bea.intervals import Iv, box_loss
-    from bea.loss import compile_loss
+    from bea.certificates.intervals import Iv, box_loss
+    from bea.compile.loss import compile_loss
 
     bl = box_loss(compile_loss(EXPAND, [x, y]))
     c, r, pts = _expand_corners(tau)
@@ -208,8 +208,8 @@ def test_arb_picard_boxes_contain_the_flows_from_the_box(tau, must_find):
     """Property (Picard–Lindelöf), ball-arithmetic backend: a box of ``IntervalLoss.picard``
     contains the mpmath flows from the corners and centre of Y over [0, τ] on the expanding flow,
     or none is returned."""
-    from bea.loss import compile_loss
-    from bea.rigorous import interval_loss, make_box
+    from bea.compile.loss import compile_loss
+    from bea.certificates.rigorous import interval_loss, make_box
 
     il = interval_loss(compile_loss(EXPAND, [x, y]))
     c, r, pts = _expand_corners(tau)

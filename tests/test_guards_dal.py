@@ -1,4 +1,4 @@
-"""Guards of bea.dal written to kill mutations of ``tools/mutations.py``: the DAL-p rate at one
+"""Guards of bea.flows.dal written to kill mutations of ``tools/mutations.py``: the DAL-p rate at one
 point for p ≠ 1, against ‖Hĝ‖ computed from the explicit Hessian."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from bea.dal import dal, dal_learning_rate
+from bea.flows.dal import dal, dal_learning_rate
 
 x, y = sp.symbols("x y")
 
@@ -16,7 +16,7 @@ x, y = sp.symbols("x y")
 @pytest.mark.parametrize("c", [2.0, 0.5])
 def test_dal_learning_rate_is_c_over_drift_to_the_p(p, c):
     """dal_learning_rate = c/‖H(θ)ĝ(θ)‖^p (Eq. 19) with H and g from sympy's derivatives at θ, on a
-    non-quadratic loss; it is also the rate of the first step of bea.dal with the same p and c."""
+    non-quadratic loss; it is also the rate of the first step of bea.flows.dal with the same p and c."""
     E = x**4 / 4 + x * y + 3 * y**2 / 2 + sp.cos(x + 2 * y)
     theta = [0.7, -0.4]
     at = dict(zip((x, y), theta))

@@ -14,7 +14,8 @@ import pytest
 from scipy.integrate import DOP853 as ScipyDOP853
 from scipy.integrate import RK45 as ScipyRK45
 
-from bea.integrate import INTEGRATORS, _error_norm
+from bea.integrate import INTEGRATORS
+from bea.integrate.control import error_norm as _error_norm
 
 CASES = [("dopri5", ScipyRK45), ("dop853", ScipyDOP853)]
 

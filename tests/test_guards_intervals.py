@@ -1,4 +1,4 @@
-"""Guards of bea.intervals written to kill mutations of ``tools/mutations.py``: the enclosure
+"""Guards of bea.certificates.intervals written to kill mutations of ``tools/mutations.py``: the enclosure
 property at the members that attain the extremes (random members rarely do), each against exact
 rational arithmetic (``fractions.Fraction`` of the float inputs)."""
 
@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from bea.intervals import Iv, mr_matmul
+from bea.certificates.intervals import Iv, mr_matmul
 
 
 def _contains(iv: Iv, exact) -> bool:

@@ -1,4 +1,4 @@
-"""Guards of bea.tube written to kill mutations of ``tools/mutations.py``: the theorem-1 recursion
+"""Guards of bea.certificates.tube written to kill mutations of ``tools/mutations.py``: the theorem-1 recursion
 against its formula evaluated in 40-digit arithmetic (``bea.certify``'s module docstring and seed 000,
 Thm 1 through Lady Windermere's fan), on data where every term counts."""
 
@@ -8,7 +8,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from bea.tube import Tube, TubeData, theorem1_bound
+from bea.certificates.tube import Tube, TubeData, theorem1_bound
 
 
 @pytest.mark.parametrize("lam_neg,L", [(-0.5, 2.0), (0.0, 5.0), (-2.0, 0.0)])

@@ -19,7 +19,7 @@ from numba import types
 
 from bea.errors import BEAError, IntegrationError, InvalidInputError, UnknownMethodError
 from bea.integrate import DOP853, DOPRI5, INTEGRATORS, Solution, solve
-from bea.principal import alpha_scalar
+from bea.flows.diagnostics import alpha_scalar
 from conftest import rosenbrock_ngf
 
 METHOD_NAMES = ["dopri5", "dop853"]
@@ -567,7 +567,7 @@ def test_rhs_must_be_jitted_and_shape_checked():
 
 
 def test_methods_registry_is_a_deprecated_alias_of_integrators():
-    """bea.integrate.METHODS (a name shared with bea.methods.METHODS) still works, with a warning."""
+    """bea.integrate.METHODS (a name shared with bea.derive.methods.METHODS) still works, with a warning."""
     import bea.integrate as bi
 
     with pytest.warns(DeprecationWarning, match="INTEGRATORS"):

@@ -1,4 +1,4 @@
-"""bea.intervals: interval arithmetic on numpy arrays (the batched twin of bea.rigorous).
+"""bea.certificates.intervals: interval arithmetic on numpy arrays (the batched twin of bea.certificates.rigorous).
 
 Every enclosure is checked against an independent exact or high-precision computation (Fractions,
 mpmath) at points of the intervals: an enclosure that misses a point is a bug, however small.
@@ -13,7 +13,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bea.intervals import (
+from bea.certificates.intervals import (
     Iv,
     eig_bounds,
     eigenbases,

@@ -1,4 +1,4 @@
-"""The fast paths of bea.intervals (#11, speed) against the plain routes they replaced.
+"""The fast paths of bea.certificates.intervals (#11, speed) against the plain routes they replaced.
 
 * ``BoxLoss._stacked`` (one kernel call, outputs written into one array, one sanitize pass) against
   ``stack`` of the per-output list ``IntervalKernel.__call__`` returns (each output sanitized);
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import bea.intervals as I
+import bea.certificates.intervals as I
 from bea.errors import InvalidLossError
-from bea.intervals import Iv, box_loss, stack, t3_multiplicities
-from bea.loss import compile_loss
+from bea.certificates.intervals import Iv, box_loss, stack, t3_multiplicities
+from bea.compile.loss import compile_loss
 
 x, y, z = sp.symbols("x y z")
 

@@ -1,4 +1,4 @@
-"""The compiled cores of Iv's product and sum on 1-d arrays (bea.intervals._mul_vv, _mul_sv,
+"""The compiled cores of Iv's product and sum on 1-d arrays (bea.certificates.intervals._mul_vv, _mul_sv,
 _scale, _add_vv, _add_sv) against two independent routes: the numpy formulas they replace (bit for
 bit, on the 0-d path that still runs them, entry by entry) and exact rational arithmetic
 (fractions.Fraction) at the end points."""
@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from bea.intervals import Iv
+from bea.certificates.intervals import Iv
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.1, -2.5, 1e308, -1e308, 5e-324, np.inf, -np.inf, 3.0, -7.25]
 
@@ -95,7 +95,7 @@ def test_round_out_equals_nextafter_bit_for_bit():
     """Protects the one-ulp outward rounding of the compiled cores (_round_out, which steps the
     IEEE bit pattern) against np.nextafter itself: signed zeros, subnormals, the normal/subnormal
     border, the largest float, ±inf, NaN and random floats over the whole exponent range."""
-    from bea.intervals import _round_out
+    from bea.certificates.intervals import _round_out
 
     big, tiny = np.finfo(float).max, np.finfo(float).tiny
     special = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-323, tiny, -tiny, np.nextafter(tiny, 0), 1.0, -1.0,

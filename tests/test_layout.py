@@ -2,8 +2,12 @@
 
 1. No import cycles between bea's modules — counting imports inside functions, which Python resolves
    lazily but which still tie the modules together (only ``if TYPE_CHECKING:`` blocks are skipped).
+   Importing ``bea.a.b`` runs ``bea/a/__init__.py`` first, so that import is an edge into the
+   package ``bea.a`` too (from outside it).
 2. No private name (``_x``) imported from another bea module: what two modules share is public in
    the lower one (``bea._checks`` is the package's validator module; its names are public).
+3. Nothing imports from a package above it: a module never imports the ``__init__`` of a package
+   that contains it (``bea`` itself included) — it imports the sibling module that holds the name.
 
 The checks run on a small synthetic package too, so that they are seen to fail when a rule is broken.
 """
@@ -69,6 +73,11 @@ def import_graph(root: Path, package: str = "bea"):
                 if target not in files or target == mod:
                     continue
                 edges[mod].add(target)
+                parts = target.split(".")
+                for i in range(2, len(parts)):  # the packages the import runs on the way (bea.a for bea.a.b)
+                    parent = ".".join(parts[:i])
+                    if parent in files and not (mod == parent or mod.startswith(parent + ".")):
+                        edges[mod].add(parent)
                 if name and target != sub and name.startswith("_") and not name.startswith("__"):
                     private.append((mod, target, name))
     return edges, private
@@ -121,6 +130,27 @@ def test_no_private_names_across_modules():
     assert private == [], "\n".join(f"{m} imports {n} from {s}" for m, s, n in private)
 
 
+def upward_imports(edges: dict[str, set[str]], files) -> list[tuple[str, str]]:
+    """(module, package) pairs where a module imports the ``__init__`` of a package containing it."""
+    out = []
+    for mod, targets in edges.items():
+        own = mod if files[mod].name == "__init__.py" else mod.rpartition(".")[0]
+        for t in targets:
+            if files[t].name == "__init__.py" and (own == t or own.startswith(t + ".")):
+                out.append((mod, t))
+    return sorted(out)
+
+
+def _files(root: Path, package: str = "bea"):
+    return {_module_name(p, root): p for p in (root / package).rglob("*.py")}
+
+
+def test_nothing_imports_from_a_package_above_it():
+    edges, _ = import_graph(ROOT)
+    assert {"bea.derive", "bea.compile", "bea.integrate", "bea.flows", "bea.certificates"} <= set(edges)
+    assert upward_imports(edges, _files(ROOT)) == []
+
+
 @pytest.fixture()
 def toy(tmp_path):
     pkg = tmp_path / "bea"
@@ -145,3 +175,46 @@ def test_checks_see_lazy_cycles_and_private_names(toy):
     edges, private = import_graph(toy)
     assert cycles(edges) == [["bea.a", "bea.b", "bea.sub.c"]]
     assert private == [("bea.b", "bea.sub.c", "_k")]
+
+
+def test_checks_see_upward_imports_and_package_init_cycles(toy):
+    """A module importing its own package's ``__init__`` (or ``bea``) is reported; an import of
+    ``bea.sub.c`` counts as running ``bea/sub/__init__.py``, which closes a cycle through it."""
+    (toy / "bea" / "sub" / "d.py").write_text("from bea.sub import k\nfrom bea import f\n")
+    edges, _ = import_graph(toy)
+    assert upward_imports(edges, _files(toy)) == [("bea.sub.d", "bea"), ("bea.sub.d", "bea.sub")]
+    (toy / "bea" / "sub" / "d.py").write_text("")
+    (toy / "bea" / "sub" / "__init__.py").write_text("from bea.a import f\n")
+    (toy / "bea" / "a.py").write_text("from bea.sub.d import x\n")
+    edges, _ = import_graph(toy)
+    assert "bea.sub" in edges["bea.a"]
+    assert cycles(edges) == [["bea.a", "bea.sub"]]
+
+
+def test_modules_of_the_flat_layout_still_import_as_the_same_objects():
+    """``bea.series``, ``bea.loss``, ``bea.principal``, ``bea.certify`` (the module), … are the moved
+    modules themselves (one module object: caches and monkeypatches are shared), in a fresh
+    interpreter too; ``bea.alpha`` and ``bea.certify`` stay the functions, ``bea.dal`` the callable module."""
+    import importlib
+    import os
+    import subprocess
+    import sys
+
+    import bea
+
+    assert len(bea.MOVED_MODULES) >= 17
+    for old, new in bea.MOVED_MODULES.items():
+        assert importlib.import_module(f"bea.{old}") is importlib.import_module(new), old
+        assert (ROOT / (new.replace(".", "/") + ".py")).is_file() and not (ROOT / "bea" / f"{old}.py").exists()
+    from bea.certify import Certificate
+    from bea.loss import CompiledLoss
+
+    assert CompiledLoss is importlib.import_module("bea.compile.loss").CompiledLoss
+    assert Certificate is bea.Certificate and callable(bea.certify) and callable(bea.alpha)
+    assert bea.series.modified_series is bea.modified_series and bea.dal is importlib.import_module("bea.flows.dal")
+    code = ("import bea.principal, bea.trees; from bea.tube import discrete_bound; "
+            "import bea.flows.diagnostics as d, bea.certificates.tube as t; "
+            "assert bea.principal is d and discrete_bound is t.discrete_bound; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

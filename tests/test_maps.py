@@ -1,6 +1,6 @@
-"""Modified equations of general one-step maps and of compositions (bea.maps).
+"""Modified equations of general one-step maps and of compositions (bea.derive.maps).
 
-Independent routes: the tree recursion of bea.series (GD and Runge–Kutta maps must give the same
+Independent routes: the tree recursion of bea.derive.series (GD and Runge–Kutta maps must give the same
 field as ``bea.modified_field``), closed forms (Smith et al.'s first-order term of random
 reshuffling, the fixed-order epoch's first term), and the exact flow of the derived field in mpmath
 against the map, the composition, or the average over every ordering, iterated from their
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import bea
 from bea import InvalidMapError, NoGradientNotationError, NonSmoothMapError, modified_map, sgd_epoch
-from bea.symbolic import step_symbol
+from bea.derive.symbolic import step_symbol
 from bea.testing import polynomial_losses
 
 from _map_checks import assert_slope, mp_function, step_scale

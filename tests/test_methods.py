@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import bea
 from bea import BEAError, UnknownMethodError, modified_field, modified_series, rooted_trees
-from bea.methods import (
+from bea.derive.methods import (
     METHODS,
     ImplicitMethodError,
     InvalidMethodError,
@@ -28,7 +28,7 @@ from bea.methods import (
     RungeKutta,
     get_method,
 )
-from bea.series import _modified_by_substitution, modifying_integrator, substitution
+from bea.derive.series import _modified_by_substitution, modifying_integrator, substitution
 from bea.testing import assert_local_order, fit_order, integrate_mp, rk_step_mp
 
 x, y = sp.symbols("x y")

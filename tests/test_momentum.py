@@ -14,8 +14,8 @@ import sympy as sp
 
 import bea
 from bea import BEAError, modified_series, rooted_trees
-from bea.methods import InvalidMethodError, InvalidMomentumError, LinearMultistep, Momentum
-from bea.momentum import coefficients, iterate, modified_field, slow_manifold_velocity
+from bea.derive.methods import InvalidMethodError, InvalidMomentumError, LinearMultistep, Momentum
+from bea.derive.momentum import coefficients, iterate, modified_field, slow_manifold_velocity
 from bea.testing import assert_local_order, fit_order, integrate_mp, local_errors
 
 x, y = sp.symbols("x y")

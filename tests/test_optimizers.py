@@ -1,6 +1,6 @@
-"""Optimisers with a state on their slow manifold (bea.optimizers, bea.maps.modified_map_with_state).
+"""Optimisers with a state on their slow manifold (bea.derive.optimizers, bea.derive.maps.modified_map_with_state).
 
-Independent routes: the B-series of heavy-ball momentum as a linear multistep method (bea.series,
+Independent routes: the B-series of heavy-ball momentum as a linear multistep method (bea.derive.series,
 Eq. 4) against the slow-manifold expansion of the same iteration; hand-derived closed forms of the
 first two terms (Nesterov: Kovachki & Stuart 2021; Adam/RMSProp: the Cattaneo, Klusowski & Shigida
 2024 form, derived in the docstrings below); and the iterations themselves in mpmath from zero
@@ -17,8 +17,8 @@ from hypothesis import given, settings
 
 import bea
 from bea import InvalidMapError, NonSmoothMapError, adam_field, modified_map_with_state, nesterov_field, rmsprop_field
-from bea.methods import InvalidMomentumError, Momentum
-from bea.symbolic import step_symbol
+from bea.derive.methods import InvalidMomentumError, Momentum
+from bea.derive.symbolic import step_symbol
 from bea.testing import polynomial_losses
 
 from _map_checks import assert_slope, mp_function, step_scale, warm_start
@@ -41,8 +41,8 @@ def heavy_ball(E, params, m):
 
 @pytest.mark.parametrize("m, order", [(Fraction(1, 2), 4), (Fraction(9, 10), 3), (sp.Symbol("m"), 2)])
 def test_heavy_ball_slow_manifold_equals_multistep_series(m, order):
-    """Heavy ball v' = m v − h∇E, θ' = θ + v': the slow-manifold expansion (Eq. 3 of bea.maps) and the
-    B-series of the two-step method θ_{n+1} − (1+m)θ_n + mθ_{n−1} = −h∇E(θ_n) (bea.series, Eq. 4)
+    """Heavy ball v' = m v − h∇E, θ' = θ + v': the slow-manifold expansion (Eq. 3 of bea.derive.maps) and the
+    B-series of the two-step method θ_{n+1} − (1+m)θ_n + mθ_{n−1} = −h∇E(θ_n) (bea.derive.series, Eq. 4)
     are independent derivations of the same field; equal exactly (m a number, or a symbol)."""
     ms = m if isinstance(m, sp.Symbol) else sp.Rational(m.numerator, m.denominator)
     theta, new_v, vs = heavy_ball(LOSS, [x, y], ms)

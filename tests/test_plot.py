@@ -15,9 +15,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import bea  # noqa: E402
 from bea import plot  # noqa: E402
-from bea.dal import dal  # noqa: E402
+from bea.flows.dal import dal  # noqa: E402
 from bea.errors import InvalidInputError  # noqa: E402
-from bea.principal import diagnostics_along  # noqa: E402
+from bea.flows.diagnostics import diagnostics_along  # noqa: E402
 from conftest import QUAD
 
 x, y, w = sp.symbols("x y w")

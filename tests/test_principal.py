@@ -1,4 +1,4 @@
-"""Tests of bea.principal against independent routes: mpmath at 50 digits, the defining property
+"""Tests of bea.flows.diagnostics against independent routes: mpmath at 50 digits, the defining property
 exp(h·r) = 1 − hλ of the PF rates, the Taylor series of log(1 − z) by mpmath, design.md values."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bea.errors import BEAError, InvalidInputError, InvalidOrderError
-from bea.principal import (
+from bea.flows.diagnostics import (
     CLASSES,
     SERIES_RADIUS,
     alpha,
@@ -86,7 +86,7 @@ def test_alpha_near_one_and_two():
 
 def test_continuity_across_switch_radii():
     """On the switch circles the two formulas that meet there agree to a few ulp."""
-    from bea.alpha import _complex_log1m, _series
+    from bea.flows.alpha import _complex_log1m, _series
 
     thetas = np.linspace(-math.pi, math.pi, 73)
     z = SERIES_RADIUS * np.exp(1j * thetas)

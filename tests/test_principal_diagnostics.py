@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bea.errors import InvalidInputError
-from bea.principal import (
+from bea.flows.diagnostics import (
     ONE_STEP_FLOOR,
     PFDiagnostics,
     alpha,

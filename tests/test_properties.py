@@ -4,7 +4,7 @@ Independent routes used here, never the engine against itself:
 * Taylor coefficients of α(z) = log(1−z)/z by mpmath's numerical differentiation;
 * the PF field from a numpy eigendecomposition, expanded in h by a Cauchy integral over complex h;
 * elementary differentials from full derivative tensors (sympy derive_by_array + numpy einsum),
-  not from bea.symbolic's directional derivatives;
+  not from bea.derive.symbolic's directional derivatives;
 * PF trajectories integrated in mpmath (complex GBS) against exact GD iterates.
 """
 
@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bea
-from bea.principal import alpha, alpha_coefficients
-from bea.series import modified_series
+from bea.flows.diagnostics import alpha, alpha_coefficients
+from bea.derive.series import modified_series
 from bea.testing import assert_matches_gd, points, polynomial_losses, quadratics
-from bea.trees import RootedTree, rooted_trees
+from bea.derive.trees import RootedTree, rooted_trees
 
 ORDER = 10  # the tree series is checked to this order (trees with 11 nodes)
 
@@ -100,7 +100,7 @@ def test_alpha_taylor_coefficients_are_the_ladder_coefficients():
 
 
 def test_alpha_function_expands_into_the_principal_series():
-    """α evaluated on a circle of complex z (bea.principal.alpha) -> Taylor coefficients -> −1/(p+1)."""
+    """α evaluated on a circle of complex z (bea.flows.diagnostics.alpha) -> Taylor coefficients -> −1/(p+1)."""
     coeffs = taylor_in_h(lambda z: np.array([alpha(complex(z))]), ORDER, 0.5)
     for p, c in enumerate(coeffs):
         assert abs(c[0] - float(alpha_coefficients(ORDER)[p])) < 1e-12

@@ -1,4 +1,4 @@
-"""bea.rigorous: ball-arithmetic kernels, eigenvalue bounds, a-priori boxes and validated flows.
+"""bea.certificates.rigorous: ball-arithmetic kernels, eigenvalue bounds, a-priori boxes and validated flows.
 
 Every enclosure is checked against an independent computation (numpy / mpmath at high precision) at
 points inside the box: an enclosure that misses a point is a bug, however small the miss.
@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bea.errors import InvalidLossError
-from bea.loss import compile_loss
-from bea.rigorous import (
+from bea.compile.loss import compile_loss
+from bea.certificates.rigorous import (
     arb_kernel,
     eig_basis,
     eig_bounds,
@@ -264,8 +264,8 @@ def test_eig_bounds_enclose_a_brute_force_spectrum_over_the_box(backend, E, cent
     """Protects the Gershgorin enclosure of the spectrum of an interval Hessian (lower end d − R, upper
     d + R; issue #17): over the box, λ_min and λ_max of H at its corners and 400 random points
     (numpy eigvalsh of the float Hessian) lie within the bounds, and the bounds are not vacuous."""
-    from bea.intervals import Iv, box_loss
-    from bea.intervals import eig_bounds as eig_bounds_batch
+    from bea.certificates.intervals import Iv, box_loss
+    from bea.certificates.intervals import eig_bounds as eig_bounds_batch
 
     loss = compile_loss(E, list(XYZ))
     if backend == "arb":
@@ -285,7 +285,7 @@ def test_t3_norm_matches_the_tensor_built_entry_by_entry(backend):
     the bound equals the Frobenius norm of the full n×n×n tensor of third derivatives, every entry
     ∂³E/∂θ_i∂θ_j∂θ_k differentiated by sympy on its own and evaluated in mpmath — so each stored
     entry must count with the number of its index permutations."""
-    from bea.intervals import Iv, box_loss
+    from bea.certificates.intervals import Iv, box_loss
 
     x_, y_, z_ = XYZ
     E = x_**2 * y_ * z_ + 3 * x_ * y_**2 + y_ * z_**3 / 2 + sp.sin(x_) * z_**2

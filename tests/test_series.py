@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 
 from bea import InvalidOrderError, UnknownMethodError, modified_series, rooted_trees
-from bea.methods import InvalidTableauError, RungeKutta, get_method
+from bea.derive.methods import InvalidTableauError, RungeKutta, get_method
 
 # design.md section 1 (Hairer–Lubich–Wanner IX.1; brute-force flow matching)
 REFERENCE = {
@@ -45,7 +45,7 @@ def test_equivalent_level_sequences_give_the_same_coefficient():
 
 
 def test_f4_gradient_notation_matches_design():
-    from bea.series import gradient_notation_of_tree
+    from bea.derive.series import gradient_notation_of_tree
 
     s = modified_series(order=4)
     got = {gradient_notation_of_tree(t): c * (-1) ** t.order for t, c in s.terms(4)}
@@ -98,14 +98,14 @@ def test_modified_equation_is_consistent_with_rk_tableau_weights():
     # For a method a(t) whose modified field is the exact field (b(•)=1, b=0 otherwise), a = 1/γ:
     # an RK tableau cannot be exact, but Euler's weights with the series recomputed from a(t)=1/γ(t)
     # must give the exact field. Build such a "method" with a custom weight function.
-    from bea.series import _SeriesState
+    from bea.derive.series import _SeriesState
 
     class Exact:
         name = "exact"
 
         @staticmethod
         def elementary_weight(seq):
-            from bea.trees import density
+            from bea.derive.trees import density
 
             return Fraction(1, density(seq))
 
@@ -116,7 +116,7 @@ def test_modified_equation_is_consistent_with_rk_tableau_weights():
 
 
 def test_series_grows_incrementally_and_consistently():
-    from bea.series import _clear_cache
+    from bea.derive.series import _clear_cache
 
     _clear_cache()
     small = modified_series(3)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import bea
 from bea.errors import IntegrationError
-from bea.methods import Momentum, get_method
+from bea.derive.methods import Momentum, get_method
 from bea.testing import (
     REGIMES,
     LossCase,
@@ -107,7 +107,7 @@ def test_bad_strategy_arguments():
 
 def test_hypothesis_is_optional_for_users():
     code = (
-        "import sys, bea, bea.testing, bea.momentum; "
+        "import sys, bea, bea.testing, bea.derive.momentum; "
         "assert 'hypothesis' not in sys.modules, 'hypothesis imported'; print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -223,7 +223,7 @@ def test_default_step_sizes_follow_the_stiffness():
 
 def test_assert_local_order_on_a_modifying_integrator():
     """For f̂ the claim is the method's step on f̂ = exact gradient flow, to O(h^{n+2})."""
-    from bea.series import modifying_integrator
+    from bea.derive.series import modifying_integrator
 
     for method, n in (("gd", 2), ("heun", 3)):
         fh = modifying_integrator(n, method).evaluate(E2, [x, y])

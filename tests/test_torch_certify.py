@@ -23,7 +23,7 @@ def poly(t):
 
 @pytest.fixture(scope="module")
 def poly_certificates():
-    ncert = pytest.importorskip("bea.certify")
+    ncert = pytest.importorskip("bea.certificates.certify")
     sp = pytest.importorskip("sympy")
     x, y = sp.symbols("x y")
     E = x**4 / 4 + x * y + y**2 + sp.Rational(1, 10) * x**2 * y**2
@@ -34,7 +34,7 @@ def poly_certificates():
 
 
 def test_returns_the_numpy_certificate_type(poly_certificates):
-    from bea.certify import Certificate
+    from bea.certificates.certify import Certificate
 
     ref, got = poly_certificates
     assert type(got) is Certificate
@@ -132,7 +132,7 @@ def test_collapsed_case_is_certified_by_the_shared_tube():
     each step needs, and it agrees with the numpy path's (enclosed) bound within a factor 3 (M here
     is an estimate ×2, and D is re-centred to first order only: no ∇³f tensor on a network)."""
     sp = pytest.importorskip("sympy")
-    ncert = pytest.importorskip("bea.certify")
+    ncert = pytest.importorskip("bea.certificates.certify")
     th0 = [0.1, -0.2, 0.15, 0.05]
     got = bt.certify(tanh_net4, torch.tensor(th0, dtype=F64), 0.5, 100)
     assert got.certified, got.reason

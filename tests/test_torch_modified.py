@@ -15,7 +15,7 @@ sp = pytest.importorskip("sympy")
 
 import bea  # noqa: E402
 import bea.torch as bt  # noqa: E402
-from bea.codegen import compile_exprs  # noqa: E402
+from bea.compile.codegen import compile_exprs  # noqa: E402
 from bea.torch.linalg import gradient_derivative, hessian, hvp_operator, tgg  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")

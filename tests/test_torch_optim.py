@@ -257,7 +257,7 @@ def poly_problem(th0):
     [("dal", dict(p=1.0)), ("dal", dict(p=0.5)), ("momentum", dict(m=0.8)), ("per_parameter", {})],
 )
 def test_optimisers_match_numpy_dal(kind, kwargs):
-    dal = pytest.importorskip("bea.dal")
+    dal = pytest.importorskip("bea.flows.dal")
     sp = pytest.importorskip("sympy")
     x, y = sp.symbols("x y")
     E = x**4 / 4 + x * y + y**2 + sp.Rational(1, 10) * x**2 * y**2
@@ -279,7 +279,7 @@ def test_optimisers_match_numpy_dal(kind, kwargs):
 
 
 def test_infinite_rate_raises_unless_capped():
-    # E = θ₁ (linear): H = 0, so ‖Hĝ‖ = 0 with g ≠ 0 — an infinite DAL rate (as bea.dal)
+    # E = θ₁ (linear): H = 0, so ‖Hĝ‖ = 0 with g ≠ 0 — an infinite DAL rate (as bea.flows.dal)
     theta = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
     with pytest.raises(bea.IntegrationError, match="infinite"):
         bt.DAL([theta]).step(lambda: theta[0] + 0.0 * theta[1])

@@ -1,4 +1,4 @@
-"""α on tensors against bea.principal, PF diagnostics against the numpy path and closed forms, and the
+"""α on tensors against bea.flows.diagnostics, PF diagnostics against the numpy path and closed forms, and the
 import contract (``import bea`` never imports torch; a clear error without torch)."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_alpha_matches_numpy_alpha():
     assert np.allclose(got[fin], ref[fin], rtol=4e-16 * 8, atol=0)
     assert np.array_equal(np.isneginf(got.real), np.isneginf(ref.real))  # α(1) = −inf, never NaN
     assert not np.any(np.isnan(got))
-    # real in, real out while every z ≤ 1 (as bea.principal.alpha)
+    # real in, real out while every z ≤ 1 (as bea.flows.diagnostics.alpha)
     below = Z[Z <= 1.0]
     out = bt.alpha(torch.tensor(below, dtype=torch.float64))
     assert not out.is_complex()
@@ -54,7 +54,7 @@ def test_alpha_complex_input_and_float32():
 
 def test_flow_alpha_matches_numpy_flow_alpha():
     if not hasattr(principal, "flow_alpha"):
-        pytest.skip("bea.principal.flow_alpha not available")
+        pytest.skip("bea.flows.diagnostics.flow_alpha not available")
     z = np.concatenate([Z[np.isfinite(Z)], [1.0, 1.0 + 1e-17]])
     got = bt.flow_alpha(torch.tensor(z, dtype=torch.float64)).numpy()
     assert np.allclose(got, principal.flow_alpha(z), rtol=1e-14, atol=1e-300)
@@ -95,7 +95,7 @@ def test_diagnostics_on_quadratic_closed_forms():
 
 def test_diagnostics_match_numpy_path_on_polynomial():
     if not hasattr(principal, "diagnostics"):
-        pytest.skip("bea.principal.diagnostics not available")
+        pytest.skip("bea.flows.diagnostics.diagnostics not available")
     sp = pytest.importorskip("sympy")
     x, y = sp.symbols("x y")
     E = x**4 / 4 + x * y + y**2 + sp.Rational(1, 10) * x**2 * y**2
@@ -130,7 +130,7 @@ def test_diagnostics_along_gd_edge_of_stability_quadratic():
 
 def test_import_bea_does_not_import_torch():
     code = (
-        "import sys, bea, bea.principal, bea.integrate\n"
+        "import sys, bea, bea.flows.diagnostics, bea.integrate\n"
         "import importlib\n"
         "for m in ('bea.flows', 'bea.certify'):\n"
         "    try: importlib.import_module(m)\n"

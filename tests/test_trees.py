@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bea import InvalidOrderError, InvalidTreeError, RootedTree, count_trees, rooted_trees
-from bea.trees import subtree_splits, canonical_sequence
+from bea.derive.trees import subtree_splits, canonical_sequence
 
 A000081 = [1, 1, 2, 4, 9, 20, 48, 115, 286, 719, 1842, 4766]
 

@@ -1,6 +1,6 @@
-"""The compiled step loop of :func:`bea.tube.discrete_bound` (``_run_steps``) against the plain-Python
+"""The compiled step loop of :func:`bea.certificates.tube.discrete_bound` (``_run_steps``) against the plain-Python
 recursion it replaced (kept here verbatim as the reference, on ``math.nextafter`` and
-:func:`bea.intervals.inflate_sum`): same bounds, radii, M_k, needs, failure texts and tube evaluations,
+:func:`bea.certificates.intervals.inflate_sum`): same bounds, radii, M_k, needs, failure texts and tube evaluations,
 on synthetic step bounds and tubes covering every branch (scalar, componentwise with and without the
 tensor C, re-centred with and without M̃, user-given radius, non-smooth tube, runaway)."""
 
@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from bea.intervals import inflate_sum
-from bea.tube import BoundResult, Recentred, StepBounds, Tube, TubeData, discrete_bound
-from bea.tube import _accept, _choose, _fail_text, _radii_text
+from bea.certificates.intervals import inflate_sum
+from bea.certificates.tube import BoundResult, Recentred, StepBounds, Tube, TubeData, discrete_bound
+from bea.certificates.tube import _accept, _choose, _fail_text, _radii_text
 
 _U = 2.0**-53
 _TINY = 2.0**-1060

@@ -23,23 +23,25 @@ from dataclasses import dataclass
 
 #: module key -> path relative to the repository root
 FILES = {
-    "trees": "bea/trees.py",
-    "series": "bea/series.py",
-    "methods": "bea/methods.py",
-    "momentum": "bea/momentum.py",
-    "symbolic": "bea/symbolic.py",
-    "differentials": "bea/differentials.py",
-    "loss": "bea/loss.py",
-    "codegen": "bea/codegen.py",
-    "integrate": "bea/integrate.py",
-    "alpha": "bea/alpha.py",
-    "principal": "bea/principal.py",
-    "flows": "bea/flows.py",
-    "dal": "bea/dal.py",
-    "certify": "bea/certify.py",
-    "tube": "bea/tube.py",
-    "intervals": "bea/intervals.py",
-    "rigorous": "bea/rigorous.py",
+    "trees": "bea/derive/trees.py",
+    "series": "bea/derive/series.py",
+    "methods": "bea/derive/methods.py",
+    "momentum": "bea/derive/momentum.py",
+    "symbolic": "bea/derive/symbolic.py",
+    "differentials": "bea/derive/differentials.py",
+    "loss": "bea/compile/loss.py",
+    "codegen": "bea/compile/codegen.py",
+    "integrate": "bea/integrate/solver.py",
+    "tableaux": "bea/integrate/tableaux.py",
+    "control": "bea/integrate/control.py",
+    "alpha": "bea/flows/alpha.py",
+    "principal": "bea/flows/diagnostics.py",
+    "flows": "bea/flows/fields.py",
+    "dal": "bea/flows/dal.py",
+    "certify": "bea/certificates/certify.py",
+    "tube": "bea/certificates/tube.py",
+    "intervals": "bea/certificates/intervals.py",
+    "rigorous": "bea/certificates/rigorous.py",
     "testing": "bea/testing.py",
     "torch.linalg": "bea/torch/linalg.py",
     "torch.optim": "bea/torch/optim.py",
@@ -89,7 +91,7 @@ T_CERT_FAST = (
 MUTATIONS: list[Mutation] = [
     # ============================================================== the ten rows of issue #17
     # (row17=True; in the order of the issue's table.  Row 1 "certify tube check e_k <= r -> <= 2r"
-    # is tube.radius_half (the check moved to bea/tube.py); rows 2 and 3, "rigorous Gershgorin lower
+    # is tube.radius_half (the check moved to bea/certificates/tube.py); rows 2 and 3, "rigorous Gershgorin lower
     # end d - R -> d" and "||D^3 E||_F multiplicities dropped", are intervals.gershgorin_radius and
     # intervals.t3_multiplicity (the float-interval backend that certify uses by default now) and
     # again rigorous.gershgorin_radius / rigorous.t3_multiplicity below (the arb backend,
@@ -118,7 +120,7 @@ MUTATIONS: list[Mutation] = [
        ("tests/test_pf_branch.py::test_pf_plus_np_on_the_continued_branch", "tests/test_flows.py", "tests/test_properties.py"),
        "PF+NP on the continued-branch path: -h^2/12 T(g,g) -> -h^2/6",
        row17=True, owner="H1"),
-    _m("integrate.dopri5_error_h", "integrate",
+    _m("integrate.dopri5_error_h", "control",
        "acc += abs(h * e) ** 2", "acc += abs(e) ** 2",
        ("tests/test_guards_integrate.py", "tests/test_integrate.py::test_blow_up_of_y_squared"),
        "dopri5 error estimate without the factor h",
@@ -215,20 +217,20 @@ MUTATIONS: list[Mutation] = [
        "super().__init__([m, -1 - m, 1], [0, 1, 0]", "super().__init__([-m, m - 1, 1], [0, 1, 0]",
        ("tests/test_momentum.py::test_leading_term_and_first_correction_closed_form",),
        "heavy-ball recursion with m -> -m in the old iterate"),
-    _m("integrate.dopri5_a43", "integrate",
+    _m("integrate.dopri5_a43", "tableaux",
        'F("44/45"), F("-56/15"), F("32/9")', 'F("44/45"), F("-56/16"), F("32/9")',
        ("tests/test_integrate.py::test_tableau_order_by_convergence",), "dopri5 coefficient a43 = -56/15 -> -56/16"),
-    _m("integrate.dopri5_bhat", "integrate",
+    _m("integrate.dopri5_bhat", "tableaux",
        'F("393/640")', 'F("393/641")',
        ("tests/test_integrate.py::test_tableau_consistency",),
        "dopri5 embedded weight 393/640 -> 393/641 (error estimate O(h))"),
-    _m("integrate.dop853_b", "integrate",
+    _m("integrate.dop853_b", "tableaux",
        '5: "4.45031289275240888144113950566"', '5: "4.45131289275240888144113950566"',
        ("tests/test_integrate.py::test_tableau_consistency",), "dop853 weight b6 off by 1e-3 (inconsistent method)"),
-    _m("integrate.dop853_a", "integrate",
+    _m("integrate.dop853_a", "tableaux",
        '6: "8.27378916381402288758473766002e-3"}', '6: "8.27378916381402288758473766002e-2"}',
        ("tests/test_integrate.py::test_tableau_consistency",), "dop853 coefficient a87 off by a factor 10"),
-    _m("integrate.dop853_err3_weight", "integrate",
+    _m("integrate.dop853_err3_weight", "control",
        "deno = err5 + 0.01 * err3", "deno = err5 + 0.1 * err3",
        ("tests/test_guards_integrate.py",), "dop853 combined estimator: 0.01 err3^2 -> 0.1 err3^2"),
     # ============================================================== alpha and its branch
@@ -338,7 +340,7 @@ MUTATIONS: list[Mutation] = [
     _m("dal.learning_rate_p", "dal",
        "return math.inf if d == 0.0 else c / d**p", "return math.inf if d == 0.0 else c / d",
        ("tests/test_guards_dal.py",), "dal_learning_rate ignores p"),
-    # ============================================================== certificate recursion (bea/tube.py, bea/certify.py)
+    # ============================================================== certificate recursion (bea/certificates/tube.py, bea/certificates/certify.py)
     _m("tube.fixed_radius_2r", "tube",
        "if radius is not None and not enext <= radius:", "if radius is not None and not enext <= 2 * radius:",
        T_CERT_FAST, "user-given tube radius: e_k <= r relaxed to e_k <= 2r", unsound=True),
@@ -415,7 +417,7 @@ MUTATIONS: list[Mutation] = [
     _m("rigorous.field_step", "rigorous",
        "exprs = [e.subs(mf.h, hq) for e in mf.field]", "exprs = [e.subs(mf.h, 2 * hq) for e in mf.field]",
        ("tests/test_guards_certify_more.py",), "rigorous modified field built at 2h instead of h", unsound=True),
-    # ============================================================== interval bounds (bea/intervals.py: float and arb backends)
+    # ============================================================== interval bounds (bea/certificates/intervals.py: float and arb backends)
     _m("intervals.gershgorin_upper", "intervals",
        "mu_hi = up(diag + R).max(axis=-1)", "mu_hi = up(diag).max(axis=-1)",
        ("tests/test_intervals.py::test_batched_eig_bounds_enclose_the_spectrum_of_members", *T_CERT_FAST),
@@ -468,7 +470,7 @@ MUTATIONS: list[Mutation] = [
        "good = np.all(Bi.contains(cand) & fi.isfinite(), axis=-1) & ~ok", "good = np.all(fi.isfinite(), axis=-1) & ~ok",
        ("tests/test_guards_certify_more.py", *T_CERT_FAST),
        "Picard enclosure accepted without the test Y + [0, tau] f(B) in B", unsound=True),
-    # ============================================================== ball arithmetic (bea/rigorous.py: rigorous=True)
+    # ============================================================== ball arithmetic (bea/certificates/rigorous.py: rigorous=True)
     _m("rigorous.gershgorin_radius", "rigorous",  # issue #17 row 2 in the arb backend
        "lo = min(lo, lower(d - R))", "lo = min(lo, lower(d))",
        (T_RIG, T_CERT), "arb Gershgorin lower end d - R -> d", unsound=True),

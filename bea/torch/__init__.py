@@ -6,7 +6,7 @@ same jobs on a *flat parameter vector* θ ∈ ℝⁿ and a loss ``f(θ) -> scala
 
 derive (autograd: :func:`grad`, :func:`hvp`, :func:`lanczos`) → integrate (:func:`solve`, the
 Dormand–Prince tableaux of :mod:`bea.integrate`) → flows (:func:`gd`, :func:`trajectory`, names
-and semantics of :mod:`bea.flows`) → certify (:func:`certify`, a :class:`bea.certify.Certificate`)
+and semantics of :mod:`bea.flows`) → certify (:func:`certify`, a :class:`bea.certificates.certify.Certificate`)
 → train (:class:`DAL`, :class:`MomentumDAL`, :class:`PerParameterDAL`, :func:`diagnostics`).
 
 ``import bea`` never imports torch; ``import bea.torch`` raises :class:`MissingTorchError` (an

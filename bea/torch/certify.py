@@ -1,13 +1,13 @@
 r"""GD against gradient flow on a network: the Elkabetz–Cohen bound in floating-point mode.
 
-:func:`certify` returns the same :class:`bea.certify.Certificate` as the numpy path and runs the
-*same* bound recursions (:func:`bea.tube.discrete_bound`, shared with :func:`bea.certify.certify`;
+:func:`certify` returns the same :class:`bea.certificates.certify.Certificate` as the numpy path and runs the
+*same* bound recursions (:func:`bea.certificates.tube.discrete_bound`, shared with :func:`bea.certificates.certify.certify`;
 seed 000, Thm 1 in its computable form)::
 
     e_0 = 0,   e_{k+1} = ρ_k(e_k)·e_k + ℓ_k + ε_k,
     ρ_k(e) = max(|1 − h(λ_min,k − M_k e/2)|, |1 − h(λ_max,k + M_k e/2)|),
 
-and, re-centred (:mod:`bea.tube`), the remainder w_k = (θ_k − y_k) − D_k around the first-order
+and, re-centred (:mod:`bea.certificates.tube`), the remainder w_k = (θ_k − y_k) − D_k around the first-order
 propagation of the local errors along the flow, D_{k+1} = (I − hH(ŷ_k))D_k + δ̃_k (one
 Hessian-vector product per step, δ̃_k = Φ(ŷ_k) − ŷ_{k+1})::
 
@@ -17,7 +17,7 @@ Hessian-vector product per step, δ̃_k = Φ(ŷ_k) − ŷ_{k+1})::
 (the mean-value form Φ(θ) − Φ(y) = (I − hH(y))d − h∫₀¹(1 − s)T(y + sd)[d, d]ds, d = θ − y; the
 second term is at most (h/2)M‖d‖² where M bounds ‖∇³f‖ on the segment). The tube follows the bound:
 M_k is estimated in a neighbourhood of the segment [ŷ_k, ŷ_k + D_k] of radius r_k ≥ W_k, chosen at
-every step (:class:`bea.tube.Tube`), so there is no radius to guess and nothing to collapse. What
+every step (:class:`bea.certificates.tube.Tube`), so there is no radius to guess and nothing to collapse. What
 differs from the numpy path is where the ingredients come from — a network is not a sympy
 expression, so nothing here is enclosed in ball arithmetic:
 
@@ -50,7 +50,7 @@ T(u,u) products per tube radius.  For a network, ``spectrum_every`` is the knob 
 ``benchmarks/bench_torch.py``).
 
 **This is floating-point mode: every ingredient is an estimate, not an enclosure, and the result
-is not a proof.**  ``rigorous=True`` exists only for sympy losses (:func:`bea.certify.certify`,
+is not a proof.**  ``rigorous=True`` exists only for sympy losses (:func:`bea.certificates.certify.certify`,
 ball arithmetic over boxes); here it raises.
 
 Modified flows (``flow=``, issue #14)
@@ -61,7 +61,7 @@ whose complex state is real while h·λ_max < 1 — otherwise InvalidInputError)
 is unchanged except that ∇f(ŷ_k) for the a-posteriori local error Φ(ŷ_k) − ŷ_{k+1} costs one extra
 gradient per GD step (the integrator's first stage is the modified field, not −∇f). The local error
 is then O(h^{n+2}) for the order-n flow (O(h³) for the PF), so the bound at a fixed time is
-O(h^{n+1}). The order-n BEA flow for n > 2 needs a sympy loss (:func:`bea.certify.certify`).
+O(h^{n+1}). The order-n BEA flow for n > 2 needs a sympy loss (:func:`bea.certificates.certify.certify`).
 
 Piecewise-linear activations (ReLU, LeakyReLU)
 ----------------------------------------------
@@ -92,13 +92,13 @@ from torch.func import grad as _func_grad
 
 from bea._checks import check_step as _check_h
 from bea._checks import check_steps as _check_steps
-from bea.certify import Certificate
+from bea.certificates.certify import Certificate
 from bea.errors import InvalidInputError, UnknownMethodError
 from bea.torch.flows import check_function, check_k, complex_dtype, gd_run, make_field
 from bea.torch.integrate import solve
 from bea.torch.linalg import hvp, hvp_operator, lanczos_operator, tgg
 from bea.torch.loss import FlatLoss, check_theta
-from bea.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound
+from bea.certificates.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound
 
 __all__ = ["certify", "estimate_hessian_lipschitz", "ActivationMargins", "activation_margins", "TORCH_CERTIFIED_FLOWS"]
 
@@ -306,8 +306,8 @@ def certify(
     ----------
     f, theta0 : the loss ``f(θ) -> scalar`` (e.g. :func:`bea.torch.flat_loss`) and the common start
     h, steps : GD step size (> 0) and number of steps (≥ 0)
-    mode : ``"discrete"`` (the ρ_k recursion of :mod:`bea.certify`; the only mode here)
-    rigorous : must be False — rigorous certificates need a sympy loss (:func:`bea.certify.certify`)
+    mode : ``"discrete"`` (the ρ_k recursion of :mod:`bea.certificates.certify`; the only mode here)
+    rigorous : must be False — rigorous certificates need a sympy loss (:func:`bea.certificates.certify.certify`)
     tube_radius : r; None lets the tube follow the bound (module docstring)
     method, rtol, atol : integration of the flow (defaults of :func:`bea.torch.trajectory`)
     spectrum_every : Lanczos at every s-th flow point (Weyl + M in between); 1 = every point
@@ -334,7 +334,7 @@ def certify(
 
     Returns
     -------
-    bea.certify.Certificate with ``rigorous=False``; ``info`` holds timings, Hessian-vector-product
+    bea.certificates.certify.Certificate with ``rigorous=False``; ``info`` holds timings, Hessian-vector-product
     and gradient counts, the tube radii and the M samples, and ``smoothness`` (what was checked about
     kinked activations).  ``certified`` is False (with the reason) when the bound runs away (or
     leaves a given tube), a ReLU unit may change sign in the tube (module docstring), the flow or GD
@@ -343,7 +343,7 @@ def certify(
     t_start = time.perf_counter()
     if rigorous:
         raise InvalidInputError(
-            "rigorous=True needs a sympy loss (bea.certify.certify encloses the flow in ball arithmetic); "
+            "rigorous=True needs a sympy loss (bea.certificates.certify.certify encloses the flow in ball arithmetic); "
             "the torch backend computes floating-point certificates (Lanczos eigenvalues, estimated M)"
         )
     if mode != "discrete":

@@ -1,14 +1,14 @@
 r"""Principal-flow quantities on tensors, and per-iteration PF diagnostics of network training.
 
 α on tensors
-    :func:`alpha` is :func:`bea.principal.alpha` for torch tensors — α(z) = log(1 − z)/z with the
+    :func:`alpha` is :func:`bea.flows.diagnostics.alpha` for torch tensors — α(z) = log(1 − z)/z with the
     principal branch (+iπ for real z > 1), α(1) = −inf, the Taylor series −Σ z^p/(p+1) for |z| < 0.1
-    (the coefficients and radius are those of :mod:`bea.principal`), a cancellation-free log1p form
-    for |z| < 0.5.  :func:`flow_alpha` is :func:`bea.principal.flow_alpha`: the same on the real axis
-    but |1 − z| floored at :data:`bea.principal.ONE_STEP_FLOOR` (hλ = 1 gives a finite rate) and the
+    (the coefficients and radius are those of :mod:`bea.flows.diagnostics`), a cancellation-free log1p form
+    for |z| < 0.5.  :func:`flow_alpha` is :func:`bea.flows.diagnostics.flow_alpha`: the same on the real axis
+    but |1 − z| floored at :data:`bea.flows.diagnostics.ONE_STEP_FLOOR` (hλ = 1 gives a finite rate) and the
     branch cut moved to z = 1 + is, s > 0; it is what the flows integrate.
 
-Diagnostics (seed 002, Sect. 5–6; the numpy counterpart is :func:`bea.principal.diagnostics`)
+Diagnostics (seed 002, Sect. 5–6; the numpy counterpart is :func:`bea.flows.diagnostics.diagnostics`)
     At a GD iterate θ with step h, from the top-k Hessian eigenpairs (Lanczos) and one Hessian-vector
     product: λ_0 against 2/h; the stability coefficients sc_i = α(hλ_i)·gᵀu_i (Def. 3.4) with the
     seed's sign convention gᵀu_i ≥ 0 (so sign Re sc_i = sign Re α(hλ_i)); the drift ‖Hg‖ and ‖Hĝ‖
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from bea._checks import check_step as _check_h
-from bea.alpha import CLASSES, ONE_STEP_FLOOR, SERIES_COEFFICIENTS, SERIES_RADIUS, classify, pf_rates
+from bea.flows.alpha import CLASSES, ONE_STEP_FLOOR, SERIES_COEFFICIENTS, SERIES_RADIUS, classify, pf_rates
 from bea.errors import InvalidInputError
-from bea.principal import PFQuantities
+from bea.flows.diagnostics import PFQuantities
 
 __all__ = [
     "alpha",
@@ -43,10 +43,10 @@ __all__ = [
     "CLASSES",
 ]
 
-# the series coefficients 1/(p+1), p = 0..15, shared with the numpy α (bea.alpha)
+# the series coefficients 1/(p+1), p = 0..15, shared with the numpy α (bea.flows.alpha)
 _SERIES_COEFFS = tuple(float(c) for c in SERIES_COEFFICIENTS)
 _LOG1P_RADIUS = 0.5
-# ONE_STEP_FLOOR: the |1 − z| floor of the flows (bea.alpha: machine ε, α(1) = log ε ≈ −36.04)
+# ONE_STEP_FLOOR: the |1 − z| floor of the flows (bea.flows.alpha: machine ε, α(1) = log ε ≈ −36.04)
 
 
 def _as_tensor(z):
@@ -114,7 +114,7 @@ def _alpha(z, *, complex_output: bool, flow: bool):
 
 
 def alpha(z, *, complex_output: bool = False) -> torch.Tensor:
-    r"""α(z) = log(1 − z)/z = −Σ_{p≥0} z^p/(p+1) on a tensor (seed 002, Def. 3.2); as :func:`bea.principal.alpha`.
+    r"""α(z) = log(1 − z)/z = −Σ_{p≥0} z^p/(p+1) on a tensor (seed 002, Def. 3.2); as :func:`bea.flows.diagnostics.alpha`.
 
     Real z: a real tensor when every z ≤ 1, complex (Im α = π/z for z > 1) when some z > 1 or with
     ``complex_output``; α(1) = −inf, α(0) = −1 (series for |z| < 0.1), α(±inf) = 0.  Complex z: the
@@ -124,7 +124,7 @@ def alpha(z, *, complex_output: bool = False) -> torch.Tensor:
 
 
 def flow_alpha(z) -> torch.Tensor:
-    r"""α as integrated by the flows (:func:`bea.principal.flow_alpha`), always complex.
+    r"""α as integrated by the flows (:func:`bea.flows.diagnostics.flow_alpha`), always complex.
 
     |1 − z| floored at ε (α(1) = log ε ≈ −36.04, finite) and arg(1 − z) ∈ (−π/2, 3π/2]: equal to
     :func:`alpha` on the real axis away from z = 1.
@@ -144,7 +144,7 @@ def stability_coefficients(lams, g_dot_u, h: float) -> torch.Tensor:
 @dataclass(frozen=True, eq=False)
 class PFDiagnostics(PFQuantities):
     r"""PF diagnostics at one iterate from the top-k eigenpairs (torch counterpart of
-    :class:`bea.principal.PFDiagnostics`; same field names, k directions instead of all n).
+    :class:`bea.flows.diagnostics.PFDiagnostics`; same field names, k directions instead of all n).
 
     Attributes
     ----------
@@ -155,7 +155,7 @@ class PFDiagnostics(PFQuantities):
     stability_coefficients : (k,) sc_i = α(hλ_i) gᵀu_i (complex)
     drift : ‖Hg‖;  drift_normalized : ‖Hĝ‖ (NaN at g = 0)
     progress_ratio : (E(θ − hg) − E(θ))/(h‖g‖²) (NaN at g = 0)
-    classes : (k,) :func:`bea.principal.classify` of hλ_i
+    classes : (k,) :func:`bea.flows.diagnostics.classify` of hλ_i
     lambda_min : the smallest eigenvalue when requested (``smallest=True``), else NaN
     n_hvp : Hessian-vector products spent
     """

@@ -37,7 +37,7 @@ The complex PF state
 
 hλ = 1 and α
     The flows use :func:`bea.torch.diagnostics.flow_alpha` — |1 − hλ| floored at ε, as
-    :func:`bea.principal.flow_alpha` — so the field stays finite, never NaN.
+    :func:`bea.flows.diagnostics.flow_alpha` — so the field stays finite, never NaN.
 
 Device and dtype
     Everything follows θ0: the iterates, the Lanczos vectors, the integrator state.  Nothing is

@@ -25,8 +25,10 @@ import torch
 
 from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
-from bea.integrate import INTEGRATORS as _NUMBA_INTEGRATORS
-from bea.integrate import ERKMethod, Solution, control_step, initial_step, initial_step_guess, status_message
+from bea.integrate.control import control_step, initial_step, initial_step_guess, status_message
+from bea.integrate.solver import Solution
+from bea.integrate.tableaux import INTEGRATORS as _NUMBA_INTEGRATORS
+from bea.integrate.tableaux import ERKMethod
 
 __all__ = ["solve", "TorchSolution", "INTEGRATORS", "BS3"]
 

@@ -51,10 +51,10 @@ from torch.func import grad_and_value
 
 from bea._checks import check_step
 from bea.errors import InvalidInputError, InvalidMethodError
-from bea.series import ModifiedSeries, modified_series
+from bea.derive.series import ModifiedSeries, modified_series
 from bea.torch.linalg import check_mode, derivative_operator
 from bea.torch.loss import check_loss_value, check_theta
-from bea.trees import RootedTree
+from bea.derive.trees import RootedTree
 
 __all__ = ["TorchModifiedField", "modified_field", "PlanStep", "pass_cost"]
 
@@ -198,14 +198,14 @@ def _plan(series: ModifiedSeries) -> tuple[tuple[PlanStep, ...], dict]:
 class TorchModifiedField:
     r"""f̃(θ, h) = Σ_{k=0}^{order} h^k f_k(θ) of a loss-independent series, evaluated on a torch loss.
 
-    Build it with :func:`modified_field` (or directly from any numeric :class:`~bea.series.ModifiedSeries`,
+    Build it with :func:`modified_field` (or directly from any numeric :class:`~bea.derive.series.ModifiedSeries`,
     e.g. :func:`bea.modifying_integrator`).  f = −∇E; see the module docstring for the formulas, the
     plan and its cost.
 
     Attributes
     ----------
     f : the loss, ``f(θ) -> scalar tensor`` (a :class:`bea.torch.FlatLoss` or any callable).
-    series : the :class:`~bea.series.ModifiedSeries` whose exact coefficients c(t) are used.
+    series : the :class:`~bea.derive.series.ModifiedSeries` whose exact coefficients c(t) are used.
     order : the highest power of h.
     method : the method of the series (a tableau or a multistep method).
     mode : ``"rev"`` or ``"fwd"``, how the operators differentiate (:class:`bea.torch.linalg.derivative_operator`).

@@ -11,11 +11,11 @@ gradient, ‖Hĝ‖ with ĝ = g/‖g‖, sets the step:
 * :class:`PerParameterDAL` — Sect. 7 ("use the per parameter information provided by Hg"): the same
   signal-to-drift balance coordinate by coordinate, h_j = numerator·(|g_j|/|(Hg)_j|)^p — for p = 1 and
   numerator = 2 the ratio h_j|g_j| / ((h_j²/2)|(Hg)_j|) of coordinate j's gradient step to its drift is
-  1, as Eq. 18 makes it for the whole vector (the rule of :func:`bea.dal.dal_per_parameter`).  On a
+  1, as Eq. 18 makes it for the whole vector (the rule of :func:`bea.flows.dal.dal_per_parameter`).  On a
   network many coordinates have (Hg)_j ≈ 0 and would take unbounded steps, so here every h_j is also
-  capped at ``max_ratio`` times the global DAL-p rate (default 10; ``None``: bea.dal's rule exactly).
+  capped at ``max_ratio`` times the global DAL-p rate (default 10; ``None``: bea.flows.dal's rule exactly).
 
-Names and rules follow the numpy path :mod:`bea.dal` (``p``, ``numerator``, ``max_lr``; g = 0: no move,
+Names and rules follow the numpy path :mod:`bea.flows.dal` (``p``, ``numerator``, ``max_lr``; g = 0: no move,
 rate ``max_lr``; an infinite rate along g ≠ 0 raises :class:`bea.IntegrationError` naming the step),
 and ``tests/test_torch_optim.py`` checks the iterates against it.
 
@@ -30,7 +30,7 @@ The closure
     twice).  A standard closure that calls ``loss.backward()`` is detected (it fills ``p.grad``,
     which the step clears first) and refused with an :class:`bea.InvalidLossError` saying so.
     A gradient or Hessian-vector product that overflows raises :class:`bea.IntegrationError` naming
-    the step (divergence), as :func:`bea.dal.dal` does.  After the step ``p.grad`` holds the gradient at the old parameters, and ``opt.last``
+    the step (divergence), as :func:`bea.flows.dal.dal` does.  After the step ``p.grad`` holds the gradient at the old parameters, and ``opt.last``
     (also each group's ``"lr"``) the learning rate and drift used — for logging::
 
         opt = bea.torch.DAL(model.parameters(), p=0.5)
@@ -182,7 +182,7 @@ class _DALBase(torch.optim.Optimizer):
         )
 
     def _global_lr(self, drift_n, p, numerator, gnorm):
-        """numerator/‖Hĝ‖^p capped at ``max_lr``, as :func:`bea.dal.dal`: at g = 0 the rate is ``max_lr``
+        """numerator/‖Hĝ‖^p capped at ``max_lr``, as :func:`bea.flows.dal.dal`: at g = 0 the rate is ``max_lr``
         (inf by default; nothing moves), an infinite rate along g ≠ 0 raises."""
         cap = math.inf if self.max_lr is None else self.max_lr
         if gnorm == 0.0:
@@ -218,7 +218,7 @@ class _DALBase(torch.optim.Optimizer):
 class DAL(_DALBase):
     r"""Gradient descent with the drift-adjusted learning rate h = numerator/‖Hĝ‖^p (seed 002, Eq. 18–19).
 
-    The torch counterpart of :func:`bea.dal.dal` (same names and rules: ``numerator``, ``p``,
+    The torch counterpart of :func:`bea.flows.dal.dal` (same names and rules: ``numerator``, ``p``,
     ``max_lr``; at g = 0 nothing moves and the rate is ``max_lr``; an infinite rate along g ≠ 0 —
     Hĝ = 0 — raises :class:`bea.IntegrationError` unless ``max_lr`` caps it).
 
@@ -248,7 +248,7 @@ class DAL(_DALBase):
 
 
 class MomentumDAL(_DALBase):
-    r"""Heavy-ball momentum with a drift-adjusted step (seed 002, Eq. 20–21; :func:`bea.dal.dal_momentum`).
+    r"""Heavy-ball momentum with a drift-adjusted step (seed 002, Eq. 20–21; :func:`bea.flows.dal.dal_momentum`).
 
     v ← m·v − h(θ)·g,  θ ← θ + v,  h(θ) = numerator/‖Hĝ‖^p.  ``numerator=0.5, p=1`` (default) is Eq. 21
     as printed (1/(2‖Hĝ‖)); pass ``numerator=2`` for the rate of Eq. 18.  Other parameters as :class:`DAL`.
@@ -280,10 +280,10 @@ class MomentumDAL(_DALBase):
 class PerParameterDAL(_DALBase):
     r"""Coordinate-wise drift-adjusted rates h_j = numerator/r_j^p, r_j = |(Hg)_j|/|g_j| (seed 002, Sect. 7).
 
-    The rule of :func:`bea.dal.dal_per_parameter` (coordinates with g_j = 0 do not move; an infinite
+    The rule of :func:`bea.flows.dal.dal_per_parameter` (coordinates with g_j = 0 do not move; an infinite
     rate along g_j ≠ 0 raises unless capped), plus one safeguard for networks, where many coordinates
     have (Hg)_j ≈ 0: every h_j is capped at ``max_ratio`` × the global DAL-p rate numerator/‖Hĝ‖^p
-    (default 10; ``max_ratio=None`` gives bea.dal's rule exactly).  ``max_lr`` caps them absolutely.
+    (default 10; ``max_ratio=None`` gives bea.flows.dal's rule exactly).  ``max_lr`` caps them absolutely.
     ``opt.last["lr"]`` is the mean rate, ``"lr_min"``/``"lr_max"`` the extremes.
     """
 

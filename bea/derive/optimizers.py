@@ -3,7 +3,7 @@ r"""Modified equations of optimisers with a state: Nesterov momentum, RMSProp an
 Each optimiser is an iteration θ' = θ + A(θ, s, h), s' = S(θ, s, h) whose state s (a velocity, moving
 averages of g and g²) forgets its past geometrically; on the attracting slow manifold s = σ_h(θ) the
 iterates are samples θ_n = θ(nh) of the flow of a modified equation, derived to any order by
-:func:`bea.maps.modified_map_with_state` in exact arithmetic (β's, ε as numbers or sympy symbols).
+:func:`bea.derive.maps.modified_map_with_state` in exact arithmetic (β's, ε as numbers or sympy symbols).
 Notation: g = ∇E, H = ∇²E, everything in the time t = nh of the learning rate h.
 
 **Nesterov** (Nesterov 1983; in the form of Sutskever et al. 2013 and Kovachki & Stuart 2021),
@@ -12,7 +12,7 @@ v' = m v − h∇E(θ + m v), θ' = θ + v':
     θ̇ = −g/(1−m) − h (1 − m + 2m²)/(2(1−m)³) H g + O(h²)
       = −∇( E/(1−m) + h (1 − m + 2m²)/(4(1−m)³) ‖g‖² ) + O(h²).
 
-Heavy-ball momentum has (1 + m) in place of (1 − m + 2m²) (:mod:`bea.momentum`): the look-ahead
+Heavy-ball momentum has (1 + m) in place of (1 − m + 2m²) (:mod:`bea.derive.momentum`): the look-ahead
 gradient ∇E(θ + m v) ≈ g + m h H θ̇ = g − h m/(1−m) H g adds + h m/(1−m)² H g to θ̇, so Nesterov's
 implicit gradient-norm penalty is weaker by 2m(1−m); both belong to the "a-family" of Kovachki & Stuart,
 "Continuous time analysis of momentum methods", JMLR 22 (2021) (a = 0 heavy ball, a = 1 Nesterov,
@@ -53,9 +53,9 @@ from typing import Sequence
 import sympy as sp
 
 from bea.errors import InvalidInputError, InvalidMomentumError, NonSmoothMapError, UnknownMethodError
-from bea.maps import MapField, modified_map_with_state
-from bea.methods import Momentum, is_symbolic, to_fraction
-from bea.symbolic import modified_field, step_symbol, validate_loss
+from bea.derive.maps import MapField, modified_map_with_state
+from bea.derive.methods import Momentum, is_symbolic, to_fraction
+from bea.derive.symbolic import modified_field, step_symbol, validate_loss
 
 __all__ = ["nesterov_field", "rmsprop_field", "adam_field", "optimizer_field", "OPTIMIZERS"]
 
@@ -167,8 +167,8 @@ def optimizer_field(optimizer: str, E, params: Sequence, order: int = 1, **hyper
 
     Keyword arguments: ``m`` (momentum, nesterov), ``beta1``, ``beta2``, ``eps``, ``bias_correction``
     (rmsprop, adam), ``h``; ``simplify`` for gd and momentum. gd and momentum return the B-series
-    :class:`~bea.symbolic.ModifiedField` of :func:`bea.modified_field` (with gradient notation), the
-    others a :class:`~bea.maps.MapField`.
+    :class:`~bea.derive.symbolic.ModifiedField` of :func:`bea.modified_field` (with gradient notation), the
+    others a :class:`~bea.derive.maps.MapField`.
     """
     if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
         raise UnknownMethodError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")

@@ -1,4 +1,4 @@
-r"""The bound recursions of :mod:`bea.certify` and :mod:`bea.torch.certify`, and the tube they need.
+r"""The bound recursions of :mod:`bea.certificates.certify` and :mod:`bea.torch.certify`, and the tube they need.
 
 Both certificates bound e_k ≥ ‖θ_k − y_k‖ (GD iterate against the gradient flow at t = kh) by a
 recursion whose coefficients depend on the loss in a neighbourhood of the flow: the Hessian's
@@ -34,7 +34,7 @@ rule applies: M(r) for every step and the bound is proven while e_k ≤ r.
 Recursions (upward rounding in floats: every result is rounded up one ulp per operation, with the
 absolute error of ``1 − hμ`` bounded separately)
 ------------------------------------------------------------------------------------------------
-``discrete`` (module docstring of :mod:`bea.certify`)::
+``discrete`` (module docstring of :mod:`bea.certificates.certify`)::
 
     e_{k+1} = ρ_k(e_k)·e_k + ℓ_k + ε_k,
     ρ_k(e) = max(|1 − h(λ_lo,k − M_k e/2)|, |1 − h(λ_hi,k + M_k e/2)|)
@@ -92,7 +92,7 @@ def _abs_one_minus_up(hmu):
 
 @numba.njit(cache=True)
 def _up_vec(x, terms):
-    """:func:`bea.intervals.inflate_sum` (the same formula, compiled: scalars and arrays)."""
+    """:func:`bea.certificates.intervals.inflate_sum` (the same formula, compiled: scalars and arrays)."""
     return np.nextafter(x * (1.0 + 4.0 * (terms + 4) * _U) + (terms + 1) * _TINY, _INF)
 
 

@@ -1,11 +1,11 @@
-r"""Elementary differentials on a sympy loss: a B-series of :mod:`bea.series` evaluated on E.
+r"""Elementary differentials on a sympy loss: a B-series of :mod:`bea.derive.series` evaluated on E.
 
 For gradient descent on E the vector field is f = −∇E and the elementary differentials are
 
     F(•) = f = −g,   F([t_1, ..., t_m]) = f^{(m)}(F(t_1), ..., F(t_m)) = −∇(D^m E[F(t_1), ..., F(t_m)]),
 
 so F([•]) = H g, F([•,•]) = −T(g,g), and in general F(t) = (−1)^{|t|} G(t) with G the contraction of
-∇^{m+1}E with the children's vectors (:func:`bea.series.gradient_notation_of_tree`). The modified field
+∇^{m+1}E with the children's vectors (:func:`bea.derive.series.gradient_notation_of_tree`). The modified field
 
     f̃ = Σ_{k=0}^{order} h^k f_k,   f_k = Σ_{|t|=k+1} c(t) F(t)
 
@@ -13,8 +13,8 @@ is assembled with exact rational c(t). Each F(t) is computed once and shared by 
 contains t (memoised by canonical subtree); multilinear derivatives are directional derivatives of
 the scalar E along placeholder vectors, never full derivative tensors.
 
-This is the evaluation step of the pipeline and imports nothing above :mod:`bea.trees`;
-:mod:`bea.symbolic` adds :func:`bea.symbolic.modified_field` (build a method's series, then evaluate
+This is the evaluation step of the pipeline and imports nothing above :mod:`bea.derive.trees`;
+:mod:`bea.derive.symbolic` adds :func:`bea.derive.symbolic.modified_field` (build a method's series, then evaluate
 it) and re-exports every name here.
 """
 
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Sequence
 import sympy as sp
 
 from bea.errors import InvalidLossError, InvalidOrderError, InvalidParamsError, NonSmoothLossError
-from bea.trees import LevelSequence, child_blocks
+from bea.derive.trees import LevelSequence, child_blocks
 
-if TYPE_CHECKING:  # the algebra sits below: bea.series imports this module, never the reverse
-    from bea.series import ModifiedSeries
+if TYPE_CHECKING:  # the algebra sits below: bea.derive.series imports this module, never the reverse
+    from bea.derive.series import ModifiedSeries
 
 __all__ = [
     "ModifiedField",
@@ -248,7 +248,7 @@ class ModifiedField:
     order : int, the highest power of h kept
     terms : list of ``order + 1`` sympy column Matrices; ``terms[0] == −∇E`` and ``terms[k]`` is f_k
     field : sympy column Matrix Σ_k h^k terms[k]
-    series : the loss-independent :class:`~bea.series.ModifiedSeries` it was evaluated from
+    series : the loss-independent :class:`~bea.derive.series.ModifiedSeries` it was evaluated from
     """
 
     def __init__(self, loss, params, h, terms, series: ModifiedSeries):
@@ -283,9 +283,9 @@ class ModifiedField:
         one cse over all its components. ``backend="auto"`` (default) compiles the float64 path of a
         large field with symengine's LLVM backend when it is installed (seconds to minutes of numba
         compile time saved; complex θ still goes through numba, compiled on first use) and small
-        fields with numba; ``"numba"`` / ``"llvm"`` force one. See :func:`bea.codegen.compile_exprs`.
+        fields with numba; ``"numba"`` / ``"llvm"`` force one. See :func:`bea.compile.codegen.compile_exprs`.
         """
-        from bea.codegen import compile_exprs
+        from bea.compile.codegen import compile_exprs
 
         return compile_exprs(self.field, self.params, (self.h,), cse=cse, name="modified_field", backend=backend)
 
@@ -345,8 +345,8 @@ def check_simplify(simplify) -> str:
 def field_from_series(series: ModifiedSeries, E, params=None, *, simplify="auto", h=None) -> ModifiedField:
     """Evaluate a loss-independent series on the loss E (see :func:`modified_field`).
 
-    E may also be a :class:`bea.loss.CompiledLoss` (its expression is used; ``params`` may be None)
-    or a :class:`bea.data.DataLoss`, whose field is a :class:`bea.data.DataModifiedField` evaluated
+    E may also be a :class:`bea.compile.loss.CompiledLoss` (its expression is used; ``params`` may be None)
+    or a :class:`bea.compile.data.DataLoss`, whose field is a :class:`bea.compile.data.DataModifiedField` evaluated
     numerically over the data (no unrolling; its sympy ``terms`` are built lazily): any object with a
     ``field_from_series(series, params, simplify=, h=)`` method is asked for its own field."""
     own = None if isinstance(E, (sp.Basic, str)) else getattr(E, "field_from_series", None)

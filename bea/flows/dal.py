@@ -32,8 +32,8 @@ with the step (``.t = k``) and the loss; ``"return"`` returns the rows up to ite
 it) with ``result.diverged_at = k`` and ``result.reason``.
 
 Calling the module
-    ``bea.dal`` is this module, and calling it runs :func:`dal`: ``bea.dal(E, params, theta0,
-    steps, p=0.5)`` is ``bea.dal.dal(...)``, and ``from bea.dal import dal_p`` still works.
+    ``bea.flows.dal`` is this module, and calling it runs :func:`dal`: ``bea.dal(E, params, theta0,
+    steps, p=0.5)`` is ``bea.flows.dal.dal(...)``, and ``from bea.flows.dal import dal_p`` still works.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ import scipy.linalg
 import sympy as sp
 
 from bea._checks import check_steps, check_theta0
-from bea.codegen import compile_exprs
+from bea.compile.codegen import compile_exprs
 from bea.errors import IntegrationError, InvalidInputError
-from bea.loss import cached_loss
+from bea.compile.loss import cached_loss
 
 __all__ = ["DALResult", "dal", "dal_p", "dal_momentum", "dal_per_parameter", "dal_learning_rate", "hvp_kernel"]
 
@@ -169,7 +169,7 @@ def dal(
 
     Parameters
     ----------
-    E, params : sympy loss and parameters (or a :class:`~bea.loss.CompiledLoss`)
+    E, params : sympy loss and parameters (or a :class:`~bea.compile.loss.CompiledLoss`)
     theta0 : (n,) finite start;  steps : number of updates ≥ 0
     p : power of ‖Hĝ‖ (1: DAL, Eq. 18; 0.5: the seed's recommended DAL-0.5, Eq. 19)
     numerator : c in c/‖Hĝ‖^p (2 in Eqs. 18–19)
@@ -294,8 +294,8 @@ def dal_per_parameter(E, params, theta0, steps: int, **kwargs) -> DALResult:
 
 
 class _CallableModule(types.ModuleType):
-    """``bea.dal`` stays this module (``bea.dal.dal_p``, ``import bea.dal``) and calling it runs
-    :func:`dal`: one name for what users type first."""
+    """``bea.dal`` (this module, :mod:`bea.flows.dal`) stays a module (``bea.dal.dal_p``, ``import bea.dal``)
+    and calling it runs :func:`dal`: one name for what users type first."""
 
     def __call__(self, *args, **kwargs) -> DALResult:
         return dal(*args, **kwargs)

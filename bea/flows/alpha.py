@@ -24,7 +24,7 @@ field; a PF *trajectory* (:func:`bea.flows.trajectory`) instead continues each l
 the path, since on a non-quadratic loss the eigenvalues of the complex state can wind round z = 1
 and cross any fixed cut.
 
-The diagnostics built on these (:func:`bea.principal.diagnostics`) live in :mod:`bea.principal`.
+The diagnostics built on these (:func:`bea.flows.diagnostics.diagnostics`) live in :mod:`bea.flows.diagnostics`.
 """
 
 from __future__ import annotations

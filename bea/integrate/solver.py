@@ -6,25 +6,6 @@ This is the one place where bea brings its own ODE solver: the flows of backward
 flow is complex.  scipy's ``solve_ivp`` calls back into Python at every stage; here the whole loop
 runs in nopython mode.
 
-Methods (a method is *data*: a tableau plus its error weights; one stepping loop serves all)
-
-``"dopri5"``
-    Dormand–Prince 5(4), 7 stages with FSAL (6 new evaluations per step), error estimate of order 4,
-    local extrapolation (the 5th-order solution is propagated).  Dormand & Prince, *J. Comput. Appl.
-    Math.* 6 (1980) 19–26; Hairer, Nørsett & Wanner, *Solving ODEs I*, Sect. II.5, Table 5.2 and the
-    code ``dopri5.f``.
-``"dop853"``
-    Dormand–Prince 8(5,3): 12 stages (FSAL, 12 evaluations per step), order 8, with Hairer's combined
-    error estimator ``err = |h|·err5² / sqrt(n·(err5² + 0.01·err3²))`` built from an embedded 5th-order
-    and an embedded 3rd-order formula (*Solving ODEs I*, Sect. II.5 and II.10, code ``dop853.f``).
-    The coefficients are those of ``dop853.f``.
-
-Step-size control (Hairer's ``dopri5.f``/``dop853.f``; *Solving ODEs I*, Sect. II.4)
-    Mixed error norm ``err = ‖e_i / (atol + rtol·max(|y_i|, |ŷ_i|))‖_rms``, step accepted when
-    ``err ≤ 1``; new step ``h·min(fac_max, max(fac_min, 0.9·err^{−expo}·err_old^{β}))`` (a PI
-    controller; β = 0.04 for dopri5, β = 0 — the elementary controller — for dop853), no growth right
-    after a rejection.  Initial step by Hairer's ``hinit`` when ``first_step`` is None.
-
 Output times
     The integrator *lands exactly* on every output time: a step that would pass the next output time
     is shortened to end on it (a step within 1% of it is stretched to it, as in Hairer's codes).
@@ -47,7 +28,7 @@ Failures are never silent, and they come fast
 Fields with a history (``on_accept``)
     A field may depend on constants carried in the state (components with zero derivative) that an
     ``on_accept(y, p)`` hook rewrites after every accepted step — the principal flow carries the
-    branch of log(1 − hλ) this way (:mod:`bea.flows`).  The hook must not change the field's value
+    branch of log(1 − hλ) this way (:mod:`bea.flows.fields`).  The hook must not change the field's value
     at the accepted state (its last stage is reused as the first stage of the next step).
 
 numba and compilation
@@ -75,8 +56,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numba
@@ -85,39 +65,10 @@ from numba import types
 
 from bea._checks import check_positive
 from bea.errors import IntegrationError, InvalidInputError, UnknownMethodError
+from bea.integrate.control import all_finite, control_step, error_norm, hinit, status_message
+from bea.integrate.tableaux import INTEGRATORS
 
-__all__ = ["solve", "Solution", "ERKMethod", "INTEGRATORS", "DOPRI5", "DOP853", "STATUS_MESSAGES", "status_message"]
-
-STATUS_MESSAGES = {
-    0: "success",
-    1: "maximum number of steps reached",
-    2: "step size underflow",
-    3: "non-finite value (divergence)",
-    4: "magnitude guard max_norm exceeded (divergence)",
-    5: "stalled (max_steps would be reached long before the end)",
-}
-
-
-def status_message(method: str, status: int, t_fail: float, t_end: float, *, nsteps: int = 0, max_steps: int = 0,
-                   max_abs_y: float = math.nan, max_norm: float = math.inf, on_accept: bool = False) -> str:
-    """The message of a :data:`STATUS_MESSAGES` code, with the numbers of the run (both backends)."""
-    if status == 0:
-        return "success"
-    if status == 1:
-        return f"{method}: maximum number of steps ({max_steps}) reached at t = {t_fail!r} before t = {t_end!r}"
-    if status == 2:
-        return (f"{method}: step size underflow at t = {t_fail!r} (max|y| = {max_abs_y:.3g}): "
-                "the solution probably blows up in finite time there, or the problem is extremely stiff")
-    if status == 3:
-        return (f"{method}: non-finite values at t = {t_fail!r}: the solution diverges (overflow, or the field "
-                "is not finite there" + (", or on_accept refused the state)" if on_accept else ")"))
-    if status == 4:
-        return (f"{method}: the solution diverges: max|y| = {max_abs_y:.3g} exceeds max_norm = {max_norm:.3g} "
-                f"at t = {t_fail!r}")
-    return (f"{method}: stalled at t = {t_fail!r} after {nsteps} steps: at the pace of the last steps "
-            f"t = {t_end!r} would need far more than max_steps = {max_steps} "
-            "(the step size is pinned far below the time scale: a discontinuous field, or extreme stiffness)")
-
+__all__ = ["solve", "Solution"]
 
 # shrink factor of a step whose trial values were not finite (an overshoot into overflow or outside
 # the field's domain): much stronger than the controller's fac_min, so that a blow-up is found fast
@@ -126,380 +77,6 @@ _NONFINITE_SHRINK = 0.1
 # the projected number of steps must be (twice in a row) before the run is stopped
 _STALL_WINDOW = 500
 _STALL_FACTOR = 100.0
-
-
-# --------------------------------------------------------------------------------------------------
-# methods as data
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class ERKMethod:
-    """An embedded explicit Runge–Kutta pair with its step-size controller constants.
-
-    Stages ``k_i = rhs(y + h Σ_{j<i} A_ij k_j)``, ``i = 0..s−1``, new state ``ŷ = y + h Σ b_i k_i``
-    and ``k_s = rhs(ŷ)`` (first same as last: it is ``k_0`` of the next step).
-
-    Attributes
-    ----------
-    A, b, c : the s-stage tableau (float64; ``c = A·1``)
-    E : (m, s+1) error weights acting on ``(k_0, …, k_s)``; m = 1 gives the usual estimate
-        ``h Σ E_j k_j``, m = 2 is DOP853's pair (E5, E3) combined by Hairer's formula.
-    order : order of the propagated solution; ``error_order`` the order of the embedded one.
-    safety, fac_min, fac_max, beta, expo : controller ``h_new = h·clip(safety·err^{−expo}·err_old^{β})``.
-    """
-
-    name: str
-    order: int
-    error_order: int
-    A: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
-    E: np.ndarray
-    safety: float = 0.9
-    fac_min: float = 0.2
-    fac_max: float = 10.0
-    beta: float = 0.0
-    expo: float = 0.2
-    reference: str = ""
-    _ctrl: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self):
-        A = np.array(self.A, dtype=np.float64)
-        b = np.array(self.b, dtype=np.float64)
-        c = np.array(self.c, dtype=np.float64)
-        E = np.atleast_2d(np.array(self.E, dtype=np.float64))
-        s = b.shape[0]
-        if A.shape != (s, s) or c.shape != (s,) or E.shape[1] != s + 1 or E.shape[0] not in (1, 2):
-            raise ValueError(f"inconsistent tableau shapes for {self.name}")
-        if np.any(np.triu(A) != 0):
-            raise ValueError(f"{self.name}: A must be strictly lower triangular (explicit method)")
-        for arr in (A, b, c, E):
-            arr.setflags(write=False)
-        object.__setattr__(self, "A", A)
-        object.__setattr__(self, "b", b)
-        object.__setattr__(self, "c", c)
-        object.__setattr__(self, "E", E)
-        ctrl = np.array([self.safety, self.fac_min, self.fac_max, self.beta, self.expo, self.order], dtype=np.float64)
-        ctrl.setflags(write=False)
-        object.__setattr__(self, "_ctrl", ctrl)
-
-    @property
-    def stages(self) -> int:
-        return self.b.shape[0]
-
-    def __repr__(self):
-        return f"ERKMethod({self.name!r}, order={self.order}({self.error_order}), stages={self.stages})"
-
-
-def _fr(x) -> Fraction:
-    return Fraction(x)
-
-
-def _dopri5() -> ERKMethod:
-    # exact rationals (Dormand & Prince 1980; Hairer–Nørsett–Wanner I, Table II.5.2)
-    F = _fr
-    A = [
-        [0, 0, 0, 0, 0, 0],
-        [F("1/5"), 0, 0, 0, 0, 0],
-        [F("3/40"), F("9/40"), 0, 0, 0, 0],
-        [F("44/45"), F("-56/15"), F("32/9"), 0, 0, 0],
-        [F("19372/6561"), F("-25360/2187"), F("64448/6561"), F("-212/729"), 0, 0],
-        [F("9017/3168"), F("-355/33"), F("46732/5247"), F("49/176"), F("-5103/18656"), 0],
-    ]
-    b = [F("35/384"), 0, F("500/1113"), F("125/192"), F("-2187/6784"), F("11/84")]
-    bhat = [F("5179/57600"), 0, F("7571/16695"), F("393/640"), F("-92097/339200"), F("187/2100"), F("1/40")]
-    E = [bi - bh for bi, bh in zip(b + [0], bhat)]
-    c = [sum(row, Fraction(0)) for row in A]
-    beta = 0.04
-    return ERKMethod(
-        name="dopri5", order=5, error_order=4,
-        A=[[float(v) for v in row] for row in A], b=[float(v) for v in b], c=[float(v) for v in c],
-        E=[[float(v) for v in E]],
-        safety=0.9, fac_min=0.2, fac_max=10.0, beta=beta, expo=0.2 - 0.75 * beta,
-        reference="Dormand & Prince (1980); Hairer, Nørsett, Wanner, Solving ODEs I, II.5 (dopri5.f)",
-    )
-
-
-# DOP853 coefficients of Hairer's dop853.f (Dormand–Prince 8(5,3), Solving ODEs I, II.5).
-# Rows i = 1..11 of A (row 0 is zero); written sparsely as {j: a_ij}.
-_DOP853_C = (
-    "0.0", "0.526001519587677318785587544488e-01", "0.789002279381515978178381316732e-01",
-    "0.118350341907227396726757197510", "0.281649658092772603273242802490",
-    "0.333333333333333333333333333333", "0.25", "0.307692307692307692307692307692",
-    "0.651282051282051282051282051282", "0.6", "0.857142857142857142857142857142", "1.0",
-)
-_DOP853_A = {
-    1: {0: "5.26001519587677318785587544488e-2"},
-    2: {0: "1.97250569845378994544595329183e-2", 1: "5.91751709536136983633785987549e-2"},
-    3: {0: "2.95875854768068491816892993775e-2", 2: "8.87627564304205475450678981324e-2"},
-    4: {0: "2.41365134159266685502369798665e-1", 2: "-8.84549479328286085344864962717e-1",
-        3: "9.24834003261792003115737966543e-1"},
-    5: {0: "3.7037037037037037037037037037e-2", 3: "1.70828608729473871279604482173e-1",
-        4: "1.25467687566822425016691814123e-1"},
-    6: {0: "3.7109375e-2", 3: "1.70252211019544039314978060272e-1",
-        4: "6.02165389804559606850219397283e-2", 5: "-1.7578125e-2"},
-    7: {0: "3.70920001185047927108779319836e-2", 3: "1.70383925712239993810214054705e-1",
-        4: "1.07262030446373284651809199168e-1", 5: "-1.53194377486244017527936158236e-2",
-        6: "8.27378916381402288758473766002e-3"},
-    8: {0: "6.24110958716075717114429577812e-1", 3: "-3.36089262944694129406857109825",
-        4: "-8.68219346841726006818189891453e-1", 5: "2.75920996994467083049415600797e1",
-        6: "2.01540675504778934086186788979e1", 7: "-4.34898841810699588477366255144e1"},
-    9: {0: "4.77662536438264365890433908527e-1", 3: "-2.48811461997166764192642586468",
-        4: "-5.90290826836842996371446475743e-1", 5: "2.12300514481811942347288949897e1",
-        6: "1.52792336328824235832596922938e1", 7: "-3.32882109689848629194453265587e1",
-        8: "-2.03312017085086261358222928593e-2"},
-    10: {0: "-9.3714243008598732571704021658e-1", 3: "5.18637242884406370830023853209",
-         4: "1.09143734899672957818500254654", 5: "-8.14978701074692612513997267357",
-         6: "-1.85200656599969598641566180701e1", 7: "2.27394870993505042818970056734e1",
-         8: "2.49360555267965238987089396762", 9: "-3.0467644718982195003823669022"},
-    11: {0: "2.27331014751653820792359768449", 3: "-1.05344954667372501984066689879e1",
-         4: "-2.00087205822486249909675718444", 5: "-1.79589318631187989172765950534e1",
-         6: "2.79488845294199600508499808837e1", 7: "-2.85899827713502369474065508674",
-         8: "-8.87285693353062954433549289258", 9: "1.23605671757943030647266201528e1",
-         10: "6.43392746015763530355970484046e-1"},
-}
-_DOP853_B = {0: "5.42937341165687622380535766363e-2", 5: "4.45031289275240888144113950566",
-             6: "1.89151789931450038304281599044", 7: "-5.8012039600105847814672114227",
-             8: "3.1116436695781989440891606237e-1", 9: "-1.52160949662516078556178806805e-1",
-             10: "2.01365400804030348374776537501e-1", 11: "4.47106157277725905176885569043e-2"}
-# the 3rd-order embedded weights bhh differ from b only at stages 0, 8, 11
-_DOP853_BHH = {0: "0.244094488188976377952755905512", 8: "0.733846688281611857341361741547",
-               11: "0.220588235294117647058823529412e-1"}
-_DOP853_ER = {0: "0.1312004499419488073250102996e-1", 5: "-0.1225156446376204440720569753e+1",
-              6: "-0.4957589496572501915214079952", 7: "0.1664377182454986536961530415e+1",
-              8: "-0.3503288487499736816886487290", 9: "0.3341791187130174790297318841",
-              10: "0.8192320648511571246570742613e-1", 11: "-0.2235530786388629525884427845e-1"}
-
-
-def _dop853() -> ERKMethod:
-    s = 12
-    A = np.zeros((s, s))
-    for i, row in _DOP853_A.items():
-        for j, v in row.items():
-            A[i, j] = float(v)
-    b = np.zeros(s)
-    for j, v in _DOP853_B.items():
-        b[j] = float(v)
-    c = np.array([float(v) for v in _DOP853_C])
-    E = np.zeros((2, s + 1))
-    for j, v in _DOP853_ER.items():
-        E[0, j] = float(v)
-    E[1, :s] = b
-    for j, v in _DOP853_BHH.items():
-        E[1, j] -= float(v)
-    return ERKMethod(
-        name="dop853", order=8, error_order=5, A=A, b=b, c=c, E=E,
-        safety=0.9, fac_min=0.333, fac_max=6.0, beta=0.0, expo=1.0 / 8.0,
-        reference="Hairer, Nørsett, Wanner, Solving ODEs I, II.5 and II.10 (dop853.f)",
-    )
-
-
-DOPRI5 = _dopri5()
-DOP853 = _dop853()
-#: the integrators of :func:`solve` by name (``METHODS`` before 0.2, still accepted with a warning;
-#: :data:`bea.methods.METHODS` is the registry of one-step *methods* whose modified equations bea derives)
-INTEGRATORS: dict[str, ERKMethod] = {"dopri5": DOPRI5, "dop853": DOP853}
-
-
-# --------------------------------------------------------------------------------------------------
-# the numba core
-# --------------------------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True)
-def _all_finite(x):
-    for k in range(x.shape[0]):
-        if not np.isfinite(x[k]):
-            return False
-    return True
-
-
-@numba.njit(cache=True)
-def _scaled_error(K, E, h, y, ynew, rtol, atol, scale):
-    """Hairer's error norm of a step with every weight multiplied by ``scale`` (the norm is
-    homogeneous of degree 1 in the weights, so the result is ``scale`` times the norm)."""
-    n = y.shape[0]
-    ns = K.shape[0]
-    if E.shape[0] == 1:
-        acc = 0.0
-        for k in range(n):
-            inv = scale / (atol + rtol * max(abs(y[k]), abs(ynew[k])))
-            e = E[0, 0] * (K[0, k] * inv)
-            for j in range(1, ns):
-                if E[0, j] != 0.0:
-                    e += E[0, j] * (K[j, k] * inv)
-            acc += abs(h * e) ** 2
-        return math.sqrt(acc / n)
-    err5 = 0.0
-    err3 = 0.0
-    for k in range(n):
-        inv = scale / (atol + rtol * max(abs(y[k]), abs(ynew[k])))
-        e5 = E[0, 0] * (K[0, k] * inv)
-        e3 = E[1, 0] * (K[0, k] * inv)
-        for j in range(1, ns):
-            kj = K[j, k] * inv
-            if E[0, j] != 0.0:
-                e5 += E[0, j] * kj
-            if E[1, j] != 0.0:
-                e3 += E[1, j] * kj
-        err5 += abs(e5) ** 2
-        err3 += abs(e3) ** 2
-    deno = err5 + 0.01 * err3
-    if deno <= 0.0:
-        deno = 1.0
-    return abs(h) * err5 / math.sqrt(n * deno)
-
-
-@numba.njit(cache=True)
-def _largest_error_term(K, E, y, ynew, rtol, atol):
-    """max over components and estimates of |Σ_j E_rj K_jk| / (atol + rtol·max(|y_k|, |ŷ_k|))."""
-    n = y.shape[0]
-    ns = K.shape[0]
-    big = 0.0
-    for k in range(n):
-        sk = atol + rtol * max(abs(y[k]), abs(ynew[k]))
-        for r in range(E.shape[0]):
-            e = E[r, 0] * K[0, k]
-            for j in range(1, ns):
-                if E[r, j] != 0.0:
-                    e += E[r, j] * K[j, k]
-            big = max(big, abs(e) / sk)
-    return big
-
-
-@numba.njit(cache=True)
-def _error_norm(K, E, h, y, ynew, rtol, atol):
-    """Scaled error of a step (Hairer's norm); m = 2 rows of E is DOP853's (err5, err3) estimate.
-
-    The stages are divided by the scale before they are combined, so that the estimate itself
-    cannot overflow while the stages are finite; when the squares of the scaled terms overflow
-    (a component near 0 under a pure relative tolerance: weights ~1/atol) the norm is formed again
-    with the largest term factored out.
-    """
-    err = _scaled_error(K, E, h, y, ynew, rtol, atol, 1.0)
-    if err <= 1e300:
-        return err
-    big = _largest_error_term(K, E, y, ynew, rtol, atol)
-    if not (big > 0.0) or math.isinf(big):
-        return err
-    return _scaled_error(K, E, h, y, ynew, rtol, atol, 1.0 / big) * big
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _scaled_norm(v, y0, rtol, atol):
-    """‖v_k / (atol + rtol·|y0_k|)‖₂ without overflow (the largest ratio is factored out); inf when
-    a ratio itself overflows (a component with a vanishing scale, e.g. y0_k = 0 under a pure
-    relative tolerance)."""
-    n = v.shape[0]
-    m = 0.0
-    for k in range(n):
-        r = abs(v[k]) / (atol + rtol * abs(y0[k]))
-        if r > m or r != r:
-            m = r
-    if not (m > 0.0) or math.isinf(m):
-        return m
-    acc = 0.0
-    for k in range(n):
-        r = abs(v[k]) / (atol + rtol * abs(y0[k])) / m
-        acc += r * r
-    return m * math.sqrt(acc)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def initial_step_guess(dnf, dny, nf, ny, scaled, hmax):
-    """First stage of Hairer's initial step (HNW I, Sect. II.4), shared by both backends: h0 with
-    h0·‖f0‖ = 0.01·‖y0‖ in the weighted norm ‖v‖² = Σ (v_k / (atol + rtol|y0_k|))².
-
-    ``dnf``, ``dny`` are the squared norms, ``nf``, ``ny`` the norms (``scaled``: formed with the largest
-    term factored out because the squares overflowed). 1e-6 when either norm is ≤ 1e-5; a guess that
-    is not a positive finite number falls back to 1e-6·hmax; never above hmax.
-    """
-    if nf <= 1e-5 or ny <= 1e-5:
-        h = 1e-6
-    elif scaled:
-        h = (ny / nf) * 0.01
-    else:
-        h = math.sqrt(dny / dnf) * 0.01
-    if not (h > 0.0) or not math.isfinite(h):
-        h = 1e-6 * hmax
-    return min(h, hmax)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def initial_step(h, nf, d2, order, hmax):
-    """Second stage of Hairer's initial step: with d2 = ‖f(y0 + h·f0) − f0‖/h (an estimate of ‖f′‖),
-    h1 = (0.01 / max(d2, ‖f0‖))^(1/order), and the start is min(100·h, h1, hmax); a non-finite d2 or
-    ‖f0‖ (the trial point overflowed) starts at h·1e-3 and lets the controller grow the step."""
-    if not math.isfinite(d2) or not math.isfinite(nf):
-        h1 = h * 1e-3
-    else:
-        der12 = max(d2, nf)
-        if der12 <= 1e-15:
-            h1 = max(1e-6, h * 1e-3)
-        else:
-            h1 = (0.01 / der12) ** (1.0 / order)
-    return min(100.0 * h, h1, hmax)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _hinit(rhs, y0, f0, p, order, hmax, rtol, atol):
-    """Hairer's initial step: h with h·‖f0‖ ~ 0.01‖y0‖, then h^order·max(‖f′‖,‖f0‖) ~ 0.01.
-
-    The weighted norms are formed without overflow, and a first guess that is not a positive
-    number (‖f0‖ infinite in the weighted norm: a zero component with a vanishing scale) falls back
-    to 1e-6·hmax, so the result is always a positive step (the controller then finds the scale).
-    """
-    dnf = 0.0
-    dny = 0.0
-    for k in range(y0.shape[0]):
-        sk = atol + rtol * abs(y0[k])
-        dnf += (abs(f0[k]) / sk) ** 2
-        dny += (abs(y0[k]) / sk) ** 2
-    nf = math.sqrt(dnf)
-    ny = math.sqrt(dny)
-    scaled = not (math.isfinite(nf) and math.isfinite(ny))
-    if scaled:  # the squares overflowed: form the norms with the largest term factored out
-        nf = _scaled_norm(f0, y0, rtol, atol)
-        ny = _scaled_norm(y0, y0, rtol, atol)
-    h = initial_step_guess(dnf, dny, nf, ny, scaled, hmax)
-    y1 = y0 + h * f0
-    f1 = rhs(y1, p)
-    der2 = 0.0
-    for k in range(y0.shape[0]):
-        der2 += (abs(f1[k] - f0[k]) / (atol + rtol * abs(y0[k]))) ** 2
-    d2 = math.sqrt(der2)
-    if not math.isfinite(d2):
-        d2 = _scaled_norm(f1 - f0, y0, rtol, atol)
-    return initial_step(h, nf, d2 / h, order, hmax)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def control_step(h, err, facold, rejected, clipped, h_prop, safety, fac_min, fac_max, beta, expo):
-    """The step-size controller of every bea integrator, numba and torch (Hairer, Nørsett & Wanner I,
-    Sect. II.4; the DOPRI5/DOP853 codes' PI variant): one place, so both backends take the same steps.
-
-    ``err`` is the scaled error norm of the step of size ``h`` just tried (accepted when ≤ 1);
-    fac = err^expo / facold^beta (beta = 0: plain I control) and q = fac / safety.
-
-    Returns ``(accepted, hnew, facold)``. Accepted: hnew = h / clip(q, 1/fac_max, 1/fac_min), never
-    above h right after a rejection; after a step shortened to land on an output time (``clipped``)
-    it resumes from the step proposed before shortening, ``h_prop``, as far as the error allows;
-    facold = max(err, 1e-4). Rejected: hnew = h / min(1/fac_min, err^expo / safety), facold unchanged.
-    """
-    fac11 = err**expo
-    if err <= 1.0:
-        fac = fac11 / facold**beta
-        q = fac / safety
-        hnew = h / min(1.0 / fac_min, max(1.0 / fac_max, q))
-        if rejected:
-            hnew = min(hnew, h)
-        if clipped:
-            h_unlimited = h / q if q > 0.0 else np.inf
-            hnew = max(hnew, min(h_prop, h_unlimited))
-        return True, hnew, max(err, 1e-4)
-    return False, h / min(1.0 / fac_min, fac11 / safety), facold
-
 
 def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, first_step, max_norm):
     """The shared stepping loop (compiled per state dtype; see the module docstring).
@@ -542,7 +119,7 @@ def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, f
     f0 = rhs(y, p)
     nfev = 1
     K[0, :] = f0
-    if not _all_finite(K[0]):
+    if not all_finite(K[0]):
         stats[0] = 3
         stats[1] = nfev
         return Y, stats, t, y
@@ -553,7 +130,7 @@ def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, f
     if first_step > 0.0:
         h = first_step
     else:
-        h = _hinit(rhs, y, K[0], p, order, t_end - t, rtol, atol)
+        h = hinit(rhs, y, K[0], p, order, t_end - t, rtol, atol)
         nfev += 1
 
     # stall detection: every `window` attempted steps, the pace of the last window is projected to
@@ -616,7 +193,7 @@ def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, f
                         ys[k] += a * K[j, k]
             K[i, :] = rhs(ys, p)
             nfev += 1
-            if not _all_finite(K[i]):
+            if not all_finite(K[i]):
                 bad = True  # later stages would only propagate the NaN/inf
                 break
         if not bad:
@@ -627,23 +204,23 @@ def _rk_core(rhs, accept, y0, t_eval, p, A, b, E, ctrl, rtol, atol, max_steps, f
                 if bj != 0.0:
                     for k in range(n):
                         ynew[k] += bj * K[j, k]
-            if not _all_finite(ynew):
+            if not all_finite(ynew):
                 bad = True
         if last_in_error and not bad:
             K[s, :] = rhs(ynew, p)
             nfev += 1
-            if not _all_finite(K[s]):
+            if not all_finite(K[s]):
                 bad = True
         err = np.inf
         if not bad:
-            err = _error_norm(K, E, h, y, ynew, rtol, atol)
+            err = error_norm(K, E, h, y, ynew, rtol, atol)
             if not (err <= 1e300):
                 err = np.inf  # finite stages, an estimate too large to represent: an ordinary rejection
         if not bad and err <= 1.0 and not last_in_error:
             # DOP853: the error estimate does not need rhs(ŷ); evaluate it only for accepted steps
             K[s, :] = rhs(ynew, p)
             nfev += 1
-            if not _all_finite(K[s]):
+            if not all_finite(K[s]):
                 bad = True
 
         if bad:
@@ -953,12 +530,3 @@ def solve(
     if status != 0 and on_failure == "raise":
         raise IntegrationError(message, t=t_fail)
     return sol
-
-
-def __getattr__(name):
-    if name == "METHODS":  # deprecated alias (three registries were all called METHODS)
-        import warnings
-
-        warnings.warn("bea.integrate.METHODS is renamed bea.integrate.INTEGRATORS", DeprecationWarning, stacklevel=2)
-        return INTEGRATORS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

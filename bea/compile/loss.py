@@ -3,7 +3,7 @@ r"""A sympy loss with its derivatives compiled to numba kernels, built once and 
 Flows, certificates and optimisers of the numpy path all need the same numerical objects for a
 loss E(θ): the value, g = ∇E, H = ∇²E and sometimes T(g, g) = ∇³E(g, g). :func:`compile_loss`
 validates the loss once, differentiates it once and compiles each kernel lazily on first use (the
-kernels themselves are cached by content in :mod:`bea.codegen`).
+kernels themselves are cached by content in :mod:`bea.compile.codegen`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numba
 import numpy as np
 import sympy as sp
 
-from bea.codegen import compile_exprs
-from bea.differentials import field_from_series, validate_loss
+from bea.compile.codegen import compile_exprs
+from bea.derive.differentials import field_from_series, validate_loss
 from bea.errors import InvalidParamsError
 
 __all__ = ["CompiledLoss", "compile_loss", "cached_loss"]
@@ -34,7 +34,7 @@ class CompiledLoss:
 
     @property
     def key(self):
-        """A hashable identity of the loss for caches: ``(expr, params)`` (a :class:`bea.data.DataLoss`
+        """A hashable identity of the loss for caches: ``(expr, params)`` (a :class:`bea.compile.data.DataLoss`
         gives a cheap one that does not unroll the data)."""
         return (self.expr, self.params)
 
@@ -89,7 +89,7 @@ class CompiledLoss:
 
     def field_from_series(self, series, params=None, *, simplify="auto", h=None):
         """The modified field of the B-series ``series`` on this loss, from its sympy expression
-        (:func:`bea.differentials.field_from_series` asks a compiled loss for its own field)."""
+        (:func:`bea.derive.differentials.field_from_series` asks a compiled loss for its own field)."""
         self._check_params(params)
         return field_from_series(series, self.expr, self.params, simplify=simplify, h=h)
 

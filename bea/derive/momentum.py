@@ -2,14 +2,14 @@ r"""Heavy-ball momentum: its modified equation on the slow manifold (seed 002, E
 
     v_t = m v_{t−1} − h ∇E(θ_{t−1}),     θ_t = θ_{t−1} + v_t          (0 ≤ m < 1)
 
-is the two-step recursion θ_{n+1} − (1+m)θ_n + mθ_{n−1} = −h∇E(θ_n) (:class:`bea.methods.Momentum`).
+is the two-step recursion θ_{n+1} − (1+m)θ_n + mθ_{n−1} = −h∇E(θ_n) (:class:`bea.derive.methods.Momentum`).
 Its parasitic mode decays like m^n, so the iterates are attracted to a *slow manifold*
 θ_{n−1} = φ_{−h}(θ_n) on which they are samples θ_n = θ(nh) of the flow of the modified equation
 
     θ̇ = −∇E/(1−m) − h (1+m)/(2(1−m)³) H∇E
           − h² ( (1+4m+m²)/(3(1−m)⁵) H²∇E + (1+10m+m²)/(12(1−m)⁵) T(∇E,∇E) ) + O(h³).
 
-The coefficients come from the B-series recursion of :mod:`bea.series` (Eq. (4)) in exact
+The coefficients come from the B-series recursion of :mod:`bea.derive.series` (Eq. (4)) in exact
 arithmetic, as rationals for a given m or as rational functions of a sympy symbol m. m = 0 gives
 back gradient descent's series. The leading term is the well-known effective learning rate h/(1−m);
 the O(h) term generalises IGR (Ghosh et al. 2023, "Implicit regularization in heavy-ball momentum
@@ -27,10 +27,10 @@ import numpy as np
 import sympy as sp
 
 from bea._checks import check_step, check_steps, check_theta0
-from bea.methods import InvalidMomentumError, Momentum
+from bea.derive.methods import InvalidMomentumError, Momentum
 from bea._checks import check_order
-from bea.series import ModifiedSeries, series_state, modified_series
-from bea.trees import LevelSequence, RootedTree
+from bea.derive.series import ModifiedSeries, series_state, modified_series
+from bea.derive.trees import LevelSequence, RootedTree
 
 __all__ = ["Momentum", "modified_field", "modified_series_of", "coefficients", "iterate", "slow_manifold_velocity"]
 
@@ -113,7 +113,7 @@ def iterate(E, params: Sequence, theta0, h, m, steps: int, *, v0=None) -> np.nda
     ``v0`` defaults to 0 (the usual initialisation; it starts off the slow manifold); use
     :func:`slow_manifold_velocity` to start on it.
     """
-    from bea.symbolic import validate_loss
+    from bea.derive.symbolic import validate_loss
 
     mom = _check_numeric_m(m)
     hf = check_step(h)

@@ -1,19 +1,19 @@
-r"""Concrete modified fields: the B-series of :mod:`bea.series` evaluated on a sympy loss.
+r"""Concrete modified fields: the B-series of :mod:`bea.derive.series` evaluated on a sympy loss.
 
-:func:`modified_field` builds the series of a method (:func:`bea.series.modified_series`) and evaluates
-it with :mod:`bea.differentials`, whose names (:class:`ModifiedField`, :func:`field_from_series`,
+:func:`modified_field` builds the series of a method (:func:`bea.derive.series.modified_series`) and evaluates
+it with :mod:`bea.derive.differentials`, whose names (:class:`ModifiedField`, :func:`field_from_series`,
 :func:`validate_loss`, ...) are re-exported here.
 
 The modified field of a one-step method is f̃ = Σ_{k=0}^{order} h^k f_k with f_k = Σ_{|t|=k+1} c(t) F(t),
 exact rational c(t) from the series and the elementary differentials F(t) of f = −∇E (see
-:mod:`bea.differentials` for how they are computed).
+:mod:`bea.derive.differentials` for how they are computed).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from bea.differentials import (
+from bea.derive.differentials import (
     ModifiedField,
     check_simplify,
     field_from_series,
@@ -24,7 +24,7 @@ from bea.differentials import (
     validate_loss,
 )
 from bea.errors import InvalidOrderError
-from bea.series import modified_series
+from bea.derive.series import modified_series
 
 __all__ = [
     "ModifiedField",
@@ -49,14 +49,14 @@ def modified_field(E, params: Sequence | None = None, order: int | None = None, 
 
     Parameters
     ----------
-    E : scalar sympy expression (or string) — the loss; or a :class:`bea.data.DataLoss`
+    E : scalar sympy expression (or string) — the loss; or a :class:`bea.compile.data.DataLoss`
         (:func:`bea.data_loss`, a mean over data): then the result is a
-        :class:`bea.data.DataModifiedField` whose ``compile()`` loops over the data and whose sympy
+        :class:`bea.compile.data.DataModifiedField` whose ``compile()`` loops over the data and whose sympy
         ``terms`` are built lazily from the unrolled mean (small data sets only)
     params : sequence of sympy Symbols — the parameters θ, in this order (may be omitted for a
         DataLoss or CompiledLoss, which carry their own)
     order : int ≥ 0 — the highest power of h kept
-    method : ``"gd"`` (explicit Euler), another name from :data:`bea.methods.METHODS`, or a tableau
+    method : ``"gd"`` (explicit Euler), another name from :data:`bea.derive.methods.METHODS`, or a tableau
     simplify : ``"auto"`` (expand polynomial losses, leave others as built), ``"expand"``,
         ``"simplify"`` (slow), or ``"none"``/False. ``terms[0]`` is always ``−diff(E, p)`` as sympy
         builds it.

@@ -1,5 +1,5 @@
 r"""Modified equations of any smooth one-step map, of compositions of maps (SGD epochs), and of maps
-with a state on their slow manifold (momentum, Nesterov, RMSProp, Adam: :mod:`bea.optimizers`).
+with a state on their slow manifold (momentum, Nesterov, RMSProp, Adam: :mod:`bea.derive.optimizers`).
 
 **One map.** Let Φ_h(θ) = θ + Σ_{j≥1} h^j d_j(θ) be a smooth update, a power series in the step size h.
 Its modified field f̃ = Σ_{k≥0} h^k f_k is the vector field whose exact flow over time h reproduces
@@ -44,7 +44,7 @@ attracted to a slow manifold s = σ_h(θ) = Σ_j h^j σ_j(θ), invariant under t
 solved order by order: σ_0 = (I − J)^{-1} c and (I − J + Dσ_0 · ∂_sA) σ_j = −(the h^j residual of (3)
 with σ_j = 0). On the manifold the iteration is the one-step map θ ↦ θ + A(θ, σ_h(θ), h), whose
 modified field is (1). This is the same object as the B-series modified equation of a linear
-multistep method on its slow manifold (:class:`bea.methods.Momentum`), and the two agree exactly.
+multistep method on its slow manifold (:class:`bea.derive.methods.Momentum`), and the two agree exactly.
 
 Arithmetic. Everything is exact: coefficients are rationals or rational functions of the other
 symbols of the map (learning-rate schedules, β, ε, ...). The non-polynomial parts of a map (square
@@ -65,7 +65,7 @@ from sympy.polys.polyerrors import CoercionFailed
 from sympy.polys.rings import PolyRing
 
 from bea.errors import InvalidInputError, InvalidMapError, NoGradientNotationError, NonSmoothMapError
-from bea.symbolic import ModifiedField, non_smooth_functions, scalar_expression, step_symbol, validate_loss
+from bea.derive.symbolic import ModifiedField, non_smooth_functions, scalar_expression, step_symbol, validate_loss
 from bea._checks import check_order
 
 __all__ = ["MapField", "modified_map", "sgd_epoch", "modified_map_with_state", "SHUFFLES"]
@@ -721,13 +721,13 @@ def modified_map(step, params: Sequence, order: int, h=None) -> MapField:
     params : sequence of sympy Symbols (or names) — the parameters θ, in this order
     order : int ≥ 0 — the highest power of h kept in the field
     h : the step-size symbol. ``None`` (default): the map's free Symbol named ``"h"`` (any assumptions,
-        e.g. ``sympy.Symbol("h")`` or :func:`bea.symbolic.step_symbol`), or a new positive Symbol
+        e.g. ``sympy.Symbol("h")`` or :func:`bea.derive.symbolic.step_symbol`), or a new positive Symbol
         ``"h"`` if it has none. Given explicitly, every symbol named "h" in the map must be this one.
 
     Returns
     -------
     MapField
-        A :class:`~bea.symbolic.ModifiedField` with ``terms`` f_0..f_order, ``field``, ``h`` (the
+        A :class:`~bea.derive.symbolic.ModifiedField` with ``terms`` f_0..f_order, ``field``, ``h`` (the
         symbol used), ``compile()``; ``steps`` and ``flow_time`` give the time scaling of an epoch.
         ``gradient_notation`` is not available (:class:`bea.NoGradientNotationError`).
 
@@ -789,7 +789,7 @@ def sgd_epoch(batch_losses: Sequence, params: Sequence, order: int, shuffle: str
     params : the parameter symbols
     order : the highest power of h kept
     shuffle : ``"fixed"`` or ``"average"``
-    h : the step-size symbol (default :func:`bea.symbolic.step_symbol`)
+    h : the step-size symbol (default :func:`bea.derive.symbolic.step_symbol`)
     """
     order = check_order(order, minimum=0)
     if shuffle not in SHUFFLES:

@@ -9,7 +9,7 @@ has the B-series y_1 = y_0 + Σ_t h^{|t|}/σ(t) · a(t) F(t)(y_0) with the *elem
     a(t) = Σ_i b_i Φ_i(t),    Φ_i(•) = 1,    Φ_i([t_1, ..., t_m]) = Π_k Σ_j a_ij Φ_j(t_k)
 
 (Hairer, Lubich, Wanner, *Geometric Numerical Integration*, Thm III.1.4). Everything here is exact
-(``fractions.Fraction``): the same tableau feeds the B-series engine (:mod:`bea.series`) and, as a
+(``fractions.Fraction``): the same tableau feeds the B-series engine (:mod:`bea.derive.series`) and, as a
 float copy, numerical integrators.
 
 Gradient descent θ_{k+1} = θ_k − h∇E(θ_k) is explicit Euler (A = 0, b = 1) applied to f = −∇E.
@@ -19,7 +19,7 @@ modified field of ``rk4`` is the field whose exact flow matches one RK4 step of 
 Besides one-step Runge–Kutta methods, :class:`LinearMultistep` describes two- and more-step methods
 Σ_j α_j y_{n+j} = h Σ_j β_j f(y_{n+j}); heavy-ball momentum (seed 002, Eq. 20) is
 :class:`Momentum`. Their modified equation describes the dynamics on the method's slow (attracting)
-invariant manifold, see :mod:`bea.series`.
+invariant manifold, see :mod:`bea.derive.series`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from bea.errors import (
     InvalidTableauError,
     UnknownMethodError,
 )
-from bea.trees import LevelSequence, RootedTree, child_blocks
+from bea.derive.trees import LevelSequence, RootedTree, child_blocks
 
 __all__ = [
     "ButcherTableau",
@@ -188,7 +188,7 @@ class ButcherTableau:
 
     def order(self, max_order: int = 8) -> int:
         """Classical order p: a(t) = 1/γ(t) for every tree with |t| ≤ p (checked up to max_order)."""
-        from bea.trees import rooted_trees
+        from bea.derive.trees import rooted_trees
 
         p = 0
         for k in range(1, max_order + 1):
@@ -256,7 +256,7 @@ class LinearMultistep:
     (then every derived coefficient is a rational function of those symbols). Requirements, checked:
     ρ(1) = Σ α_j = 0 (constants are fixed points) and ρ'(1) = Σ j α_j ≠ 0.
 
-    The modified equation of such a method (:func:`bea.series.modified_series`) is the vector field
+    The modified equation of such a method (:func:`bea.derive.series.modified_series`) is the vector field
     whose exact flow y(t), sampled at t = nh, satisfies the recursion to all orders: the dynamics on
     the slow invariant manifold (the underlying one-step method; Hairer, Lubich, Wanner, *GNI*,
     XV.2–3). Its leading term is Σ_j β_j / ρ'(1) · f.
@@ -330,7 +330,7 @@ class Momentum(LinearMultistep):
 
         θ̇ = −∇E/(1−m) − h (1+m)/(2(1−m)³) H∇E + O(h²)
 
-    (:func:`bea.momentum.modified_field` gives the exact higher terms). ``m`` is a rational number in
+    (:func:`bea.derive.momentum.modified_field` gives the exact higher terms). ``m`` is a rational number in
     [0, 1) (a float must be a short decimal such as 0.9), or a sympy Symbol for coefficients as
     rational functions of m. m = 0 is gradient descent. Anything else raises
     :class:`InvalidMomentumError`.
@@ -386,7 +386,7 @@ def get_method(method):
             return METHODS[key]
         if key in ("momentum", "heavy_ball", "heavyball", "polyak"):
             raise UnknownMethodError(
-                f"{method!r} needs its decay m: pass method=bea.methods.Momentum(m), e.g. Momentum(0.9)"
+                f"{method!r} needs its decay m: pass method=bea.derive.methods.Momentum(m), e.g. Momentum(0.9)"
             )
     known = sorted(set(METHODS) | set(_ALIASES))
     raise UnknownMethodError(

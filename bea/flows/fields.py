@@ -1,8 +1,8 @@
-r"""Gradient descent and its continuous models: NGF, IGR, third-order, BEA, principal flow (seed 002).
+r"""The continuous models of gradient descent: NGF, IGR, third-order, BEA, principal flow (seed 002).
 
 Every flow is an autonomous field θ̇ = f(θ; h) integrated by :func:`bea.integrate.solve` (numba
 Dormand–Prince) and sampled at the GD times t = k·h, so row k of :func:`trajectory` is comparable
-with row k of :func:`gd`.  With g = ∇E, H = ∇²E = Σ λ_i u_i u_iᵀ, T = ∇³E:
+with row k of :func:`bea.flows.gd.gd`.  With g = ∇E, H = ∇²E = Σ λ_i u_i u_iᵀ, T = ∇³E:
 
 =============  ==========================================================  ====================
 flow           field                                                       source
@@ -71,7 +71,7 @@ The branch of log(1 − hλ) is continued along the trajectory (:func:`trajector
     eigenvectors are ill-conditioned and F = V·diag(α)·V⁻¹g loses about ε·cond(V) accuracy.
     Tested against an independent integration with (θ, z, L) as ODE states (tests/pf_reference.py).
     :func:`pf_field` and :func:`flow_field` (single evaluations, no history) use the fixed branch
-    of :func:`bea.alpha.flow_alpha_scalar`, arg(1 − z) ∈ (−π/2, 3π/2]: the seed's value on the
+    of :func:`bea.flows.alpha.flow_alpha_scalar`, arg(1 − z) ∈ (−π/2, 3π/2]: the seed's value on the
     real axis and continuous across it, but not across the ray z = 1 + is, s > 0 — integrating
     that field through a winding eigenvalue jumps sheets (or stalls at the cut).
     Quadratic losses (constant H, real eigenvalues) need none of this: H = UΛUᵀ is decomposed once
@@ -105,12 +105,12 @@ from numba import types
 
 from bea._checks import check_step, check_steps, check_theta0
 from bea.errors import IntegrationError, InvalidInputError, InvalidOrderError, UnknownMethodError
-from bea.integrate import solve
-from bea.loss import CompiledLoss, cached_loss, compile_loss
-from bea.alpha import ONE_STEP_FLOOR, alpha_scalar, flow_alpha_scalar, pf_rates
-from bea.symbolic import modified_field
+from bea.integrate.solver import solve
+from bea.compile.loss import CompiledLoss, cached_loss, compile_loss
+from bea.flows.alpha import ONE_STEP_FLOOR, alpha_scalar, flow_alpha_scalar, pf_rates
+from bea.derive.symbolic import modified_field
 
-__all__ = ["FLOWS", "COMPLEX_FLOWS", "MAX_NORM", "gd", "trajectory", "flow_field", "pf_field", "pf_closed_form"]
+__all__ = ["FLOWS", "COMPLEX_FLOWS", "MAX_NORM", "trajectory", "flow_field", "pf_field", "pf_closed_form"]
 
 #: the flow names accepted by :func:`trajectory`
 FLOWS = ("ngf", "igr", "third", "pf", "pf+np", "positive", "flipped", "bea")
@@ -204,7 +204,7 @@ def _nearest(z, zref):
 
 @numba.njit(**_NJIT)
 def _fixed_arg(wr, wi):
-    """arg w ∈ (−π/2, 3π/2]: the branch of :func:`bea.alpha.flow_alpha_scalar`."""
+    """arg w ∈ (−π/2, 3π/2]: the branch of :func:`bea.flows.alpha.flow_alpha_scalar`."""
     a = math.atan2(wi, wr)
     return a + _TWO_PI if a <= -0.5 * math.pi else a
 
@@ -255,7 +255,7 @@ def _branch_arg(z, i, mode, zref, A, V, Vinv):
 @numba.njit(**_NJIT)
 def _alpha_on_branch(z, a):
     """α = log(1 − z)/z with arg(1 − z) = a (any sheet) and |1 − z| floored at ε; near z = 0 the
-    principal part by :func:`bea.alpha.alpha_scalar` (series / log1p: no cancellation) plus
+    principal part by :func:`bea.flows.alpha.alpha_scalar` (series / log1p: no cancellation) plus
     the sheet's 2πim/z."""
     wr = 1.0 - z.real
     wi = 0.0 - z.imag
@@ -363,50 +363,6 @@ def _flipped_apply(g, H):
     for j in range(n):
         out[j] = -g[j] + 2.0 * d * U[j, n - 1]
     return out
-
-
-def _gd_loop(grad, theta0, h, steps):
-    n = theta0.shape[0]
-    out = np.empty((steps + 1, n))
-    th = theta0.copy()
-    out[0, :] = th
-    for k in range(steps):
-        g = grad(th)
-        ok = True
-        for i in range(n):
-            th[i] = th[i] - h * g[i]
-            if not np.isfinite(th[i]):
-                ok = False
-        out[k + 1, :] = th
-        if not ok:
-            return out, k + 1
-    return out, -1
-
-
-_gd_loop_generic = numba.njit(error_model="numpy")(_gd_loop)
-
-
-@lru_cache(maxsize=None)
-def _gd_loop_fn():
-    """The GD loop with ``grad`` typed as a first-class function (compiled once, cached on disk)."""
-    f64 = types.float64
-    grad_t = types.FunctionType(f64[:](f64[::1]))
-    sig = types.Tuple((f64[:, ::1], types.int64))(grad_t, f64[::1], f64, types.int64)
-    return numba.njit(sig, **_NJIT)(_gd_loop)
-
-
-def run_gd(grad, theta0, h, steps):
-    """``steps`` float GD iterates of the numba gradient ``grad`` from ``theta0`` (compiled loop):
-    (iterates (steps+1, n), index of the first non-finite iterate or −1)."""
-    args = (types.Array(types.float64, 1, "C"),)
-    try:
-        grad.compile(args)
-        ret = grad.overloads[args].signature.return_type
-        fits = isinstance(ret, types.Array) and ret.ndim == 1 and ret.dtype == types.float64
-    except Exception:  # an explicit-signature kernel: use the per-dispatcher loop
-        fits = False
-    loop = _gd_loop_fn() if fits else _gd_loop_generic
-    return loop(grad, theta0, h, steps)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -627,7 +583,7 @@ def _field(loss: CompiledLoss, flow: str, order, general: bool = False):
         return f
     if flow in _BEA_ORDER or flow == "bea":
         k = _BEA_ORDER.get(flow, order)
-        f = modified_field(loss, order=k).compile()  # a DataLoss gives its data-loop field (bea.data)
+        f = modified_field(loss, order=k).compile()  # a DataLoss gives its data-loop field (bea.compile.data)
     elif flow == "positive":
         f = _make_positive(loss)
     elif flow == "flipped":
@@ -705,37 +661,6 @@ def flow_field(E, params, flow: str = "pf", *, order: int | None = None):
 # --------------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------------
-
-
-def gd(E, params, theta0, h, steps, *, on_failure: str = "raise") -> np.ndarray:
-    """Gradient descent θ_{k+1} = θ_k − h∇E(θ_k); returns the iterates, shape (steps+1, n), float64.
-
-    The loop runs in numba over the compiled gradient (:func:`bea.loss.compile_loss`).
-
-    Parameters
-    ----------
-    E, params : sympy loss and its parameter symbols (or a :class:`~bea.loss.CompiledLoss`)
-    theta0 : (n,) finite start;  h : step size > 0;  steps : number of steps ≥ 0
-    on_failure : ``"raise"`` (default): an iterate that overflows to ±inf/NaN raises
-        :class:`bea.IntegrationError` naming the step k and time t = k·h (``.t``);
-        ``"return"``: the array is returned with the non-finite iterate k and NaN rows after it.
-    """
-    if on_failure not in ("raise", "return"):
-        raise InvalidInputError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
-    loss = cached_loss(E, params)
-    theta0 = check_theta0(theta0, loss.n)
-    h = check_step(h)
-    steps = check_steps(steps)
-    out, bad = run_gd(loss.grad, np.ascontiguousarray(theta0), h, steps)
-    if bad >= 0:
-        if on_failure == "raise":
-            raise IntegrationError(
-                f"gradient descent diverged: iterate {bad} (t = {bad * h!r}) is not finite "
-                f"(last finite iterate {out[bad - 1]}); a smaller step h may converge",
-                t=bad * h,
-            )
-        out[bad + 1 :] = np.nan
-    return out
 
 
 def trajectory(

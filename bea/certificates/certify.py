@@ -17,7 +17,7 @@ Split one step of the error into the GD map's propagation and the local error of
     ‖Φ(y_k) − φ_h(y_k)‖ ≤ (h²/2)·a_k,   a_k ≥ sup_{s∈[0,h]} ‖(Hg)(θ(kh + s))‖.
 
 a_k (``Certificate.local_error``) is bounded over boxes that provably contain the flow during the
-step (a-priori Picard enclosures, :meth:`bea.rigorous.IntervalLoss.picard`) by interval evaluation of
+step (a-priori Picard enclosures, :meth:`bea.certificates.rigorous.IntervalLoss.picard`) by interval evaluation of
 the sympy Hg. The recursion uses ℓ_k = min((h²/2)a_k, ‖Φ(Y_k) − Y_{k+1}‖) where Y_k ∋ y_k are the
 (tiny) boxes of the flow at the grid points: the local error itself, enclosed — both are bounds of
 ‖Φ(y_k) − φ_h(y_k)‖, the second does not suffer from the overestimation of ‖Hg‖ over a box when the
@@ -33,14 +33,14 @@ e = ‖θ_k − y_k‖, which gives the recursion of the design notes::
     ρ_k(e) = max(|1 − h(λ_min,k − M_k e/2)|, |1 − h(λ_max,k + M_k e/2)|),
 
 with λ_min,k ≤ λ_min(H(y_k)) and λ_max,k ≥ λ_max(H(y_k)) (rigorous eigenvalue bounds of the interval
-Hessian over Y_k: Gershgorin after a congruence with the float eigenbasis, :func:`bea.intervals.eig_bounds`)
+Hessian over Y_k: Gershgorin after a congruence with the float eigenbasis, :func:`bea.certificates.intervals.eig_bounds`)
 and M_k ≥ sup‖T‖_F over the box Y_k grown by a tube radius r_k ≥ e_k (‖T‖_F bounds the Lipschitz
 constant of H). ρ is increasing in e, so an upper bound e_k of the distance may be used in it.
 
 *The tube follows the bound.* The mean-value step at k only involves the segment [y_k, θ_k], and
 that segment lies in the ball of radius e_k around y_k ∈ Y_k — e_k is known before step k is taken.
 So M_k is bounded over Y_k grown by r_k = the smallest radius of a geometric grid (factor 2) that is
-≥ e_k, and every step is valid by construction (:mod:`bea.tube`): no radius for the whole run has
+≥ e_k, and every step is valid by construction (:mod:`bea.certificates.tube`): no radius for the whole run has
 to be guessed, and a thin tube is used while the bound is small (smaller M early in the run). The
 recursion stops only when the bound itself runs off (M(r_k)·e_k feeding back into ρ_k until the
 tube's quantities are not finite); the reason then names the step, the bound and the radii tried.
@@ -63,7 +63,7 @@ interval tensor is a member). In eigen-coordinates d = Q_k z_k, so entrywise
                 + |Q_{k+1}⁻¹(Φ(y_k) − φ_h(y_k))| + ε_k·(row norms of Q_{k+1}⁻¹),
     C_k,ijl ≥ |Σ_abc (Q_{k+1}⁻¹)_ia T_abc (Q_k)_bj (Q_k)_cl|   over T ∈ T(Y_k + r_k)
 
-(Q⁻¹ and every product enclosed in midpoint–radius interval arithmetic, :mod:`bea.intervals`), and
+(Q⁻¹ and every product enclosed in midpoint–radius interval arithmetic, :mod:`bea.certificates.intervals`), and
 e_{k+1} = min(scalar recursion, ‖Q_{k+1}‖·‖z_{k+1}‖). Both are bounds of the same distance, so their
 minimum is one. The second-order term is anisotropic: a component only feels the entries of T that
 couple it to the error that is actually there (the scalar ρ_k puts M_k = ‖T‖_F, all of the tensor,
@@ -119,11 +119,11 @@ has no analogue here; ``local_error`` reports the norm bound of the enclosure it
 
 * float mode: the flow integrated by dop853 (:func:`bea.trajectory`, the same field) at ``rtol``,
   padded by its distance to a 100× looser run (the imaginary part of the PF state added);
-* ``rigorous=True``: :func:`bea.rigorous.enclose_field` — the Lohner enclosure of
-  :func:`bea.rigorous.enclose_gf` applied to the BEA field (with h entered exactly), the spread of
+* ``rigorous=True``: :func:`bea.certificates.rigorous.enclose_field` — the Lohner enclosure of
+  :func:`bea.certificates.rigorous.enclose_gf` applied to the BEA field (with h entered exactly), the spread of
   the ball grown by the logarithmic norm μ₂(Df̃) instead of −λ_min(H);
 * PF on a quadratic: θ̃(kh) *is* exact GD (Remark 3.1), so Y_k are the ball-arithmetic GD iterates
-  (:func:`bea.rigorous.enclose_gd`), in both modes: the bound is a few roundings.
+  (:func:`bea.certificates.rigorous.enclose_gd`), in both modes: the bound is a few roundings.
   ``rigorous=True`` with the PF of a non-quadratic loss raises (no validated matrix logarithm).
 
 ``mode="theorem1"`` is the GF's fan argument and accepts ``flow="ngf"`` only.
@@ -131,14 +131,14 @@ has no analogue here; ``local_error`` reports the norm bound of the enclosure it
 Floating-point vs ``rigorous=True``
 -----------------------------------
 Both modes bound every supremum over boxes by interval arithmetic on numpy arrays, all steps at
-once (:mod:`bea.intervals`: IEEE operations rounded outwards; elementary functions from libm widened
+once (:mod:`bea.certificates.intervals`: IEEE operations rounded outwards; elementary functions from libm widened
 by 64 ulp in float mode, enclosed by python-flint with ``rigorous=True``), and run the recursion
-with upward rounding (:mod:`bea.tube`). By default the flow itself comes from the adaptive dop853 integrator
+with upward rounding (:mod:`bea.certificates.tube`). By default the flow itself comes from the adaptive dop853 integrator
 (:func:`bea.integrate.solve`, rtol 1e-12) and the boxes Y_k around it are padded by an estimate of its
 error (the difference to a 100× looser run), so the certificate is exact up to that estimate.
-With ``rigorous=True`` the flow is *enclosed* (:func:`bea.rigorous.enclose_gf`: Picard a-priori
+With ``rigorous=True`` the flow is *enclosed* (:func:`bea.certificates.rigorous.enclose_gf`: Picard a-priori
 enclosure + Taylor step with Lagrange remainder + logarithmic-norm propagation) and GD is run in ball
-arithmetic (:func:`bea.rigorous.enclose_gd`): the printed bound is then a proof for that loss, and
+arithmetic (:func:`bea.certificates.rigorous.enclose_gd`): the printed bound is then a proof for that loss, and
 ``distance_error`` bounds the error of the reported distance (of exact-arithmetic GD from the flow).
 """
 
@@ -154,10 +154,10 @@ import sympy as sp
 from flint import ctx
 
 from bea._checks import check_step, check_steps, check_theta0
-from bea.codegen import compile_exprs
+from bea.compile.codegen import compile_exprs
 from bea.errors import IntegrationError, InvalidInputError, InvalidOrderError, UnknownMethodError
-from bea.integrate import solve
-from bea.intervals import (
+from bea.integrate.solver import solve
+from bea.certificates.intervals import (
     Iv,
     box_loss,
     down,
@@ -170,11 +170,11 @@ from bea.intervals import (
     t3_multiplicities,
     up,
 )
-from bea.loss import compile_loss
-from bea.flows import is_quadratic_loss
-from bea.flows import trajectory as _trajectory
-from bea.rigorous import enclose_field, enclose_gd, enclose_gf, field_interval_loss, interval_loss, lower, upper
-from bea.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
+from bea.compile.loss import compile_loss
+from bea.flows.fields import is_quadratic_loss
+from bea.flows.fields import trajectory as _trajectory
+from bea.certificates.rigorous import enclose_field, enclose_gd, enclose_gf, field_interval_loss, interval_loss, lower, upper
+from bea.certificates.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
 
 __all__ = ["Certificate", "certify", "StepSizeAnswer", "max_step", "MODES", "CERTIFIED_FLOWS"]
 
@@ -300,32 +300,11 @@ class Certificate:
         )
 
     def plot(self, ax=None):
-        """Bound vs actual distance (log scale) and λ_min, λ_max along the flow; returns the Figure."""
-        import matplotlib.pyplot as plt  # lazily: matplotlib is optional
+        """Bound vs actual distance (log scale) and the Hessian spectrum along the flow
+        (:func:`bea.plot.certificate`; ``ax``: one Axes for the top panel only); returns the Figure."""
+        from bea.plot import certificate  # lazily: matplotlib is optional
 
-        if ax is None:
-            fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6.4, 6.0))
-        else:
-            ax1 = ax
-            fig = ax.figure
-            ax2 = None
-        t = self.t
-        ok = np.isfinite(self.bound) & (self.bound > 0)
-        ax1.semilogy(t[ok], self.bound[ok], label=f"certified bound ({self.mode})")
-        pos = self.distance > 0
-        ax1.semilogy(t[pos], self.distance[pos], "--", label="actual ‖θ_k − θ(kh)‖")
-        ax1.set_ylabel("distance")
-        title = "certified" if self.certified else f"not certified: {self.reason[:60]}"
-        ax1.set_title(f"GD vs {self.flow}, h = {self.h:g} ({title})", fontsize=9)
-        ax1.legend(fontsize=8)
-        if ax2 is not None:
-            ax2.plot(t, self.lambda_min, label="λ_min (lower bound)")
-            ax2.axhline(0.0, color="k", lw=0.5)
-            ax2.set_xlabel("t")
-            ax2.set_ylabel("Hessian eigenvalue")
-            ax2.legend(fontsize=8)
-        fig.tight_layout()
-        return fig
+        return certificate(self, axes=ax)
 
 
 @dataclass(frozen=True)
@@ -372,7 +351,7 @@ def _neg_grad_kernel(loss):
 def _gd_numba(loss, theta0, h, steps):
     """Float GD iterates (rows; NaN from the first non-finite one on) and the number of finite rows,
     by the numba loop of :func:`bea.gd` (θ + h·(−∇E(θ)), the same operations as :func:`_gd_float`)."""
-    from bea.flows import run_gd
+    from bea.flows.descent import run_gd
 
     out, bad = run_gd(loss.grad, np.ascontiguousarray(theta0, dtype=float), h, steps)
     if bad < 0:
@@ -454,7 +433,7 @@ def _float_trajectory(loss, bl, theta0, h, steps, t, rtol, atol):
 def _float_step_boxes(rhs, bl, theta0, h, Y, delta, K, rtol, atol, max_halvings=10):
     """Boxes containing the flow during each of the first K steps (float mode), and whether found.
 
-    A Picard enclosure (:meth:`bea.intervals.BoxLoss.picard`) from the box Y_k = ŷ_k ± δ_k over
+    A Picard enclosure (:meth:`bea.certificates.intervals.BoxLoss.picard`) from the box Y_k = ŷ_k ± δ_k over
     [0, h]; where it fails, the step is split into m = 2, 4, … substeps, each enclosed from the
     integrated flow at its start (the run on the grid h/m, with the larger of the error estimates at
     the two ends of the step) — no enclosure is chained through the substeps, so nothing wraps."""
@@ -557,7 +536,7 @@ def _modified_trajectory(loss, bl, flow, order, theta0, h, steps, t, rtol, atol,
     """Boxes Y_k ∋ θ̃(kh) of a modified flow (``step_hull`` is None: the discrete recursion only needs
     the grid points). PF on a quadratic: θ̃(kh) is exact GD (Remark 3.1), enclosed in ball
     arithmetic; otherwise the float integration padded by its error estimate, or (rigorous) the
-    validated enclosure of the modified field (:func:`bea.rigorous.enclose_field`)."""
+    validated enclosure of the modified field (:func:`bea.certificates.rigorous.enclose_field`)."""
     n = loss.n
     if flow == "pf":
         if is_quadratic_loss(loss):
@@ -694,7 +673,7 @@ def _propagate(A, Tt, dt, h):
 def _recentred(bl, Yb, HY, Dloc, h, K):
     """The second-order linearised error along the flow (module docstring, "re-centred"):
     D_{k+1} = (I − hH̃_k)D_k − (h/2)T̃_k[D_k, D_k] + δ̃_k in floats, with the bounds the remainder
-    recursion needs (:class:`bea.tube.Recentred`)."""
+    recursion needs (:class:`bea.certificates.tube.Recentred`)."""
     n = bl.n
     Hm = HY[:K].mid()
     Hm = 0.5 * (Hm + np.swapaxes(Hm, -1, -2))
@@ -728,11 +707,11 @@ def _recentred(bl, Yb, HY, Dloc, h, K):
                      lam_lo=lam1_lo, lam_hi=lam1_hi, Mt=Mt)
 
 
-SEGMENT_PIECES = 16  # the most boxes a re-centred segment is covered with (bea.certify._discrete_tube)
+SEGMENT_PIECES = 16  # the most boxes a re-centred segment is covered with (bea.certificates.certify._discrete_tube)
 
 
 def _discrete_tube(bl, Yb, bases, K, D=None, scale=1.0):
-    """compute(w, start, stop) for :class:`bea.tube.Tube`: boxes around the segments
+    """compute(w, start, stop) for :class:`bea.certificates.tube.Tube`: boxes around the segments
     {Y_k + τD_k, τ ∈ [0, 1]} grown by w (D = 0: the box of the ball of radius w around the flow), each
     segment covered by S_k consecutive boxes (S_k ≈ ‖D_k‖_∞/max(w, 2⁻¹⁰·scale), at most
     ``SEGMENT_PIECES``: interval evaluation over a long thin cover overestimates far less than over the

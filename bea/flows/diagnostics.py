@@ -1,6 +1,6 @@
 r"""Diagnostics of gradient descent through the principal flow (seed 002: Rosca et al. 2023, Sects. 3–6).
 
-The PF θ̇ = Σ_i α(hλ_i)(gᵀu_i)u_i, α(z) = log(1 − z)/z, is built from :mod:`bea.alpha` (α, the PF
+The PF θ̇ = Σ_i α(hλ_i)(gᵀu_i)u_i, α(z) = log(1 − z)/z, is built from :mod:`bea.flows.alpha` (α, the PF
 rates log(1 − hλ)/h, the regime classes); the names there are re-exported here unchanged.
 
 :func:`diagnostics` at one point (:class:`PFDiagnostics`: eigenvalues, PF Jacobian eigenvalues
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bea._checks import check_step, check_theta0
-from bea.alpha import __all__ as _ALPHA_NAMES
-from bea.alpha import (
+from bea.flows.alpha import __all__ as _ALPHA_NAMES
+from bea.flows.alpha import (
     CLASSES,
     ONE_STEP_FLOOR,
     SERIES_RADIUS,
@@ -32,8 +32,8 @@ from bea.alpha import (
     log1m,
     pf_rates,
 )
-from bea.flows import gd
-from bea.loss import cached_loss
+from bea.flows.descent import gd
+from bea.compile.loss import cached_loss
 
 __all__ = [
     *_ALPHA_NAMES,  # re-exported unchanged
@@ -209,7 +209,7 @@ def diagnostics(E, params, theta, h) -> PFDiagnostics:
     See :class:`PFDiagnostics` for what is computed (eigenvalues, PF rates log(1 − hλ)/h,
     stability coefficients sc_i = α(hλ_i)gᵀu_i (Def. 3.4), drift ‖Hg‖ and ‖Hĝ‖ (Thm 6.1, Eq. 18),
     gᵀu_0, the relative progress ratio and the per-direction class).  ``E`` may also be a
-    :class:`bea.loss.CompiledLoss`.
+    :class:`bea.compile.loss.CompiledLoss`.
     """
     loss = cached_loss(E, params)
     theta = check_theta0(theta, loss.n, name="theta")

@@ -1,7 +1,7 @@
 r"""The B-series algebra: modified equations of B-series methods, in exact arithmetic.
 
 A method whose step is the B-series y_1 = B(a, y_0) = y_0 + Σ_t h^{|t|}/σ(t) a(t) F(t)(y_0) (for a
-Runge–Kutta method a(t) is the elementary weight, :mod:`bea.methods`) has a *modified equation*
+Runge–Kutta method a(t) is the elementary weight, :mod:`bea.derive.methods`) has a *modified equation*
 
     ỹ' = f̃(ỹ) = Σ_t h^{|t|-1} b(t)/σ(t) F(t)(ỹ)                                         (1)
 
@@ -24,7 +24,7 @@ in which every tree on the right is smaller than t. All polynomials have ``Fract
 no floating point enters. For explicit Euler (a(•) = 1, a(t) = 0 otherwise) this gives
 c([•]) = −1/2 (implicit gradient regularisation), c([[•]]) = 1/3, c([•,•]) = 1/12, ...
 
-Linear multistep methods (heavy-ball momentum, :class:`bea.methods.Momentum`). For
+Linear multistep methods (heavy-ball momentum, :class:`bea.derive.methods.Momentum`). For
 Σ_j α_j y_{n+j} = h Σ_j β_j f(y_{n+j}) the smooth solution y(t) = φ_{t}(y_0) of the modified equation
 satisfies Σ_j α_j φ_j(t) = Σ_j β_j φ'_j(t) tree by tree, with φ'_j(•) = 1 and
 φ'_j([t_1..t_m]) = Π_k φ_j(t_k) (the B-series of h f(B(φ_j))). Writing φ_s(t) = s b(t) + rest_s(t),
@@ -48,7 +48,7 @@ b̂ ⋆ a = e, e(t) = 1/γ(t) the exact flow, gives the field f̂ whose numerica
 the exact flow of f to all orders; b ⋆ e = a is a second, independent route to the modified equation.
 
 This module knows nothing about losses: :meth:`ModifiedSeries.evaluate` hands a concrete loss to
-:mod:`bea.symbolic`.
+:mod:`bea.derive.symbolic`.
 """
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ from functools import lru_cache
 from typing import Callable, Iterable
 
 from bea._checks import check_order
-from bea.differentials import field_from_series
+from bea.derive.differentials import field_from_series
 from bea.errors import InvalidOrderError
-from bea.methods import ButcherTableau, LinearMultistep, get_method
-from bea.trees import (
+from bea.derive.methods import ButcherTableau, LinearMultistep, get_method
+from bea.derive.trees import (
     LevelSequence,
     RootedTree,
     canonical,
@@ -460,7 +460,7 @@ class ModifiedSeries:
         k = check_order(k)
         if k > self.order + 1:
             raise InvalidOrderError(f"this series has trees of order at most {self.order + 1}, asked for {k}")
-        from bea.trees import rooted_trees
+        from bea.derive.trees import rooted_trees
 
         return rooted_trees(k)
 
@@ -543,10 +543,10 @@ class ModifiedSeries:
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, E, params, **kwargs):
-        """The concrete :class:`~bea.differentials.ModifiedField` of this series for the loss E (f = −∇E).
+        """The concrete :class:`~bea.derive.differentials.ModifiedField` of this series for the loss E (f = −∇E).
 
         ``terms[0]`` is c(•)·(−∇E): −∇E for every consistent one-step method, −∇E/(1−m) for momentum.
-        Keyword arguments are those of :func:`bea.differentials.field_from_series` (``simplify``, ``h``).
+        Keyword arguments are those of :func:`bea.derive.differentials.field_from_series` (``simplify``, ``h``).
         """
         return field_from_series(self, E, params, **kwargs)
 
@@ -569,8 +569,8 @@ def modified_series(order: int, method="gd") -> ModifiedSeries:
     """The loss-independent modified field of ``method`` up to h^order (trees with ≤ order+1 nodes).
 
     ``method`` is a name (``"gd"``, ``"rk4"``, ``"implicit_midpoint"``, ...), a
-    :class:`~bea.methods.ButcherTableau` (``RungeKutta(A, b)``, explicit or implicit), or a
-    :class:`~bea.methods.LinearMultistep` such as ``Momentum(m)`` (the flow on the slow manifold).
+    :class:`~bea.derive.methods.ButcherTableau` (``RungeKutta(A, b)``, explicit or implicit), or a
+    :class:`~bea.derive.methods.LinearMultistep` such as ``Momentum(m)`` (the flow on the slow manifold).
     Used on a loss, F(t) are the elementary differentials of the gradient flow f = −∇E.
 
     >>> s = modified_series(order=2)
@@ -605,7 +605,7 @@ def modifying_integrator(order: int, method="gd") -> ModifiedSeries:
     order = check_order(order, minimum=0)
     tab = get_method(method)
     if not isinstance(tab, ButcherTableau):
-        from bea.methods import InvalidMethodError
+        from bea.derive.methods import InvalidMethodError
 
         raise InvalidMethodError(f"modifying integrators are available for Runge–Kutta methods, got {tab!r}")
     state = _SUBST_STATES.get((tab, "modifying"))

@@ -1,7 +1,7 @@
 r"""Interval arithmetic on numpy arrays: enclosures for a whole batch of boxes at once.
 
-:mod:`bea.rigorous` evaluates a loss's derivatives over *one* box in python-flint ball arithmetic;
-:mod:`bea.certify` needs them over one box per GD step, hundreds of times. This module does the same
+:mod:`bea.certificates.rigorous` evaluates a loss's derivatives over *one* box in python-flint ball arithmetic;
+:mod:`bea.certificates.certify` needs them over one box per GD step, hundreds of times. This module does the same
 job on arrays: an :class:`Iv` holds two float arrays ``lo ≤ hi`` (one interval per entry, any shape),
 and every operation returns an :class:`Iv` that contains the exact result for every choice of points
 in its operands. Compiled sympy expressions (:func:`interval_kernel`) therefore enclose the value of
@@ -21,7 +21,7 @@ Elementary functions have two backends:
   assumes the platform libm is accurate to 64 ulp (glibc documents ≤ 4 ulp for exp, log, sin, cos,
   tan, tanh, atan, asin, acos, sinh, cosh on x86-64 and aarch64; scipy's erf is ≤ 2 ulp).
 * ``"arb"``: each entry enclosed by python-flint ball arithmetic (a proof, whatever libm does;
-  ~µs per entry). :func:`bea.certify.certify` uses it with ``rigorous=True``.
+  ~µs per entry). :func:`bea.certificates.certify.certify` uses it with ``rigorous=True``.
 
 Monotone functions are evaluated at the end points; sin and cos as f(mid) ± |f'|·rad with |f'| ≤ 1;
 cosh from the interval's magnitude and mignitude.
@@ -594,7 +594,7 @@ def _erf_float(a):
 
 
 def _atan2(y, x):
-    raise InvalidLossError("atan2 cannot be evaluated over intervals by bea.intervals (write it with atan)")
+    raise InvalidLossError("atan2 cannot be evaluated over intervals by bea.certificates.intervals (write it with atan)")
 
 
 _FLOAT_FUNCS = {
@@ -645,7 +645,7 @@ def _powr_factory(funcs):
 
 
 # --------------------------------------------------------------------------------------------------
-# sympy -> source (shared with bea.rigorous's arb kernels)
+# sympy -> source (shared with bea.certificates.rigorous's arb kernels)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -779,7 +779,7 @@ class IntervalKernel:
         funcs = dict(_FLOAT_FUNCS if backend == "float" else _ARB_FUNCS)
         namespace = dict(funcs, _ipow=_ipow, _inv=_inv, _sqrt=_sqrt, _rsqrt=_rsqrt, _atan2=_atan2,
                          _powr=_powr_factory(funcs))
-        exec(compile(self.source, f"<bea.intervals kernel ({backend})>", "exec"), namespace)
+        exec(compile(self.source, f"<bea.certificates.intervals kernel ({backend})>", "exec"), namespace)
         self._fn = namespace["_kern"]
         with ctx.workprec(max(ctx.prec, 80)):
             balls = [constant_ball(c) for c in consts]
@@ -832,7 +832,7 @@ DERIVATIVES = ("grad", "hess", "hg", "dhg", "t3")
 
 
 def derivative_exprs(loss, name: str) -> list:
-    """The sympy expressions of one derivative of a :class:`bea.loss.CompiledLoss`, flattened:
+    """The sympy expressions of one derivative of a :class:`bea.compile.loss.CompiledLoss`, flattened:
     ``"grad"`` g, ``"hess"`` the upper triangle of H row by row, ``"hg"`` Hg, ``"dhg"`` the Jacobian
     T(g, ·) + H² of Hg row by row, ``"t3"`` the entries ∂³E/∂θ_i∂θ_j∂θ_k, i ≤ j ≤ k, in
     ``combinations_with_replacement`` order."""
@@ -860,7 +860,7 @@ def t3_multiplicities(n: int) -> list:
 
 
 class BoxLoss:
-    """g = ∇E, H = ∇²E, Hg, D(Hg) and ∇³E of a :class:`bea.loss.CompiledLoss` over a batch of boxes.
+    """g = ∇E, H = ∇²E, Hg, D(Hg) and ∇³E of a :class:`bea.compile.loss.CompiledLoss` over a batch of boxes.
 
     A batch of boxes is an :class:`Iv` of shape (..., n) (the last axis the parameters); every
     method returns interval arrays over the same batch. Kernels are built lazily per backend.
@@ -982,7 +982,7 @@ _BOXLOSS: dict = {}
 
 
 def box_loss(loss, backend: str = "float") -> BoxLoss:
-    """The cached :class:`BoxLoss` of a :class:`bea.loss.CompiledLoss`."""
+    """The cached :class:`BoxLoss` of a :class:`bea.compile.loss.CompiledLoss`."""
     key = (loss.expr, loss.params, backend)
     bl = _BOXLOSS.get(key)
     if bl is None:

@@ -1,4 +1,4 @@
-r"""Validated numerics for :mod:`bea.certify`: ball arithmetic (python-flint ``arb``) on sympy losses.
+r"""Validated numerics for :mod:`bea.certificates.certify`: ball arithmetic (python-flint ``arb``) on sympy losses.
 
 Everything here returns *enclosures*: a value computed from a box is a ball that contains the exact
 value at every point of the box, whatever rounding happened on the way (arb tracks it). Floats that
@@ -46,15 +46,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement
 from typing import Sequence
 
 import numpy as np
 import sympy as sp
 from flint import arb, arb_mat, arb_series, ctx
 
+from bea.certificates.intervals import KernelPrinter, constant_ball, derivative_exprs, lower, t3_multiplicities, upper
+from bea.derive.symbolic import modified_field
 from bea.errors import InvalidLossError
-from bea.intervals import KernelPrinter, constant_ball, derivative_exprs, lower, t3_multiplicities, upper
 
 __all__ = [
     "upper",
@@ -211,7 +211,7 @@ def _powr(a, c):
 def _atan2(y, x):
     y, x = _lift(y), _lift(x)
     if isinstance(y, arb_series) or isinstance(x, arb_series):
-        raise InvalidLossError("atan2 cannot be expanded in Taylor series by bea.rigorous (write it with atan)")
+        raise InvalidLossError("atan2 cannot be expanded in Taylor series by bea.certificates.rigorous (write it with atan)")
     return arb.atan2(y, x)
 
 
@@ -235,7 +235,7 @@ class ArbKernel:
         self.size = len(exprs)
         self.source, self._constants = KernelPrinter.source(exprs, self.params)
         namespace = dict(_NAMESPACE)
-        exec(compile(self.source, "<bea.rigorous kernel>", "exec"), namespace)
+        exec(compile(self.source, "<bea.certificates.rigorous kernel>", "exec"), namespace)
         self._fn = namespace["_kern"]
         self._consts: dict = {}
 
@@ -265,7 +265,7 @@ def arb_kernel(exprs: Sequence[sp.Expr], params: Sequence[sp.Symbol]) -> ArbKern
 
 
 class IntervalLoss:
-    """Ball-arithmetic g, H, Hg, ∇³E of a :class:`bea.loss.CompiledLoss` (kernels built lazily)."""
+    """Ball-arithmetic g, H, Hg, ∇³E of a :class:`bea.compile.loss.CompiledLoss` (kernels built lazily)."""
 
     def __init__(self, loss):
         self.loss = loss
@@ -380,7 +380,7 @@ _ILOSS: dict = {}
 
 
 def interval_loss(loss) -> IntervalLoss:
-    """The cached :class:`IntervalLoss` of a :class:`bea.loss.CompiledLoss`."""
+    """The cached :class:`IntervalLoss` of a :class:`bea.compile.loss.CompiledLoss`."""
     key = (loss.expr, loss.params)
     il = _ILOSS.get(key)
     if il is None:
@@ -648,8 +648,6 @@ _FIELDS: dict = {}
 def field_interval_loss(loss, flow: str, order: int, h: float) -> FieldIntervalLoss:
     """The (cached) :class:`FieldIntervalLoss` of the BEA field of GD of order ``order`` (``flow``:
     "igr", "third" or "bea") at the step h, with h entered as the exact rational value of the float."""
-    from bea import modified_field  # lazily: bea.rigorous is imported by bea's package init
-
     key = (loss.expr, loss.params, int(order), float(h))
     fl = _FIELDS.get(key)
     if fl is None:
