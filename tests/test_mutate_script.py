@@ -56,7 +56,7 @@ def test_the_list_covers_issue_17_and_the_core_formulas():
         assert (ROOT / path).is_file(), f"FILES[{key!r}] = {path} does not exist"
     covered = {m.module for m in MUTS}
     for key in ("trees", "series", "methods", "principal", "certify", "rigorous", "dal", "codegen",
-                "integrate", "torch.linalg", "torch.optim"):
+                "control", "tableaux", "torch.linalg", "torch.optim"):
         assert key in covered
 
 
