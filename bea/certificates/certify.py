@@ -171,12 +171,13 @@ from bea.certificates.intervals import (
     up,
 )
 from bea.compile.loss import compile_loss
+from bea.flows.descent import run_gd
 from bea.flows.fields import is_quadratic_loss
 from bea.flows.fields import trajectory as _trajectory
 from bea.certificates.rigorous import enclose_field, enclose_gd, enclose_gf, field_interval_loss, interval_loss, lower, upper
-from bea.certificates.tube import Recentred, StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
+from bea.certificates.tube import BoundResult, Recentred, StepBounds, Tube, TubeData, discrete_bound, theorem1_bound
 
-__all__ = ["Certificate", "certify", "StepSizeAnswer", "max_step", "MODES", "CERTIFIED_FLOWS"]
+__all__ = ["Certificate", "certify", "StepSizeAnswer", "max_step", "MODES", "CERTIFIED_FLOWS", "certificate_from"]
 
 MODES = ("discrete", "theorem1")
 CERTIFIED_FLOWS = ("ngf", "igr", "third", "bea", "pf")  # the flows certify(flow=...) compares GD with
@@ -350,28 +351,12 @@ def _neg_grad_kernel(loss):
 
 def _gd_numba(loss, theta0, h, steps):
     """Float GD iterates (rows; NaN from the first non-finite one on) and the number of finite rows,
-    by the numba loop of :func:`bea.gd` (θ + h·(−∇E(θ)), the same operations as :func:`_gd_float`)."""
-    from bea.flows.descent import run_gd
-
+    by the numba loop of :func:`bea.gd` — the one float GD loop of certify and max_step."""
     out, bad = run_gd(loss.grad, np.ascontiguousarray(theta0, dtype=float), h, steps)
     if bad < 0:
         return out, steps + 1
     out[bad:] = np.nan
     return out, int(bad)
-
-
-def _gd_float(rhs, theta0, h, steps):
-    """Float GD iterates (rows), and the number of finite rows."""
-    out = np.full((steps + 1, theta0.size), np.nan)
-    th = theta0.copy()
-    out[0] = th
-    with np.errstate(all="ignore"):
-        for k in range(steps):
-            th = th + h * rhs(th, 0.0)
-            if not np.all(np.isfinite(th)):
-                return out, k + 1
-            out[k + 1] = th
-    return out, steps + 1
 
 
 def _gd_rounding(bl, thetas, h, n_gd):
@@ -537,7 +522,6 @@ def _modified_trajectory(loss, bl, flow, order, theta0, h, steps, t, rtol, atol,
     the grid points). PF on a quadratic: θ̃(kh) is exact GD (Remark 3.1), enclosed in ball
     arithmetic; otherwise the float integration padded by its error estimate, or (rigorous) the
     validated enclosure of the modified field (:func:`bea.certificates.rigorous.enclose_field`)."""
-    n = loss.n
     if flow == "pf":
         if is_quadratic_loss(loss):
             lo, hi = eig_bounds(bl.hess(Iv(theta0[None])))
@@ -597,7 +581,21 @@ def _abs_up(C, R):
     return up(np.abs(C) + R)
 
 
-def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise, gf=True):
+@dataclass
+class _Ingredients:
+    """What the recursions need that does not depend on the tube: the per-step bounds (ℓ_k, ε_k and
+    the eigenbasis terms), a_k, the eigenbases, the spectrum enclosure [λ_lo, λ_hi] along the flow and
+    the re-centred data (None when not used)."""
+
+    step_bounds: StepBounds
+    local_error: np.ndarray
+    bases: object
+    lam_lo: np.ndarray
+    lam_hi: np.ndarray
+    recentred: Recentred | None
+
+
+def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise, gf=True) -> _Ingredients:
     """Everything the recursions need that does not depend on the tube (all steps at once).
     ``gf=False`` (a modified flow): no a-priori GF local error, the local error is the enclosure
     Φ(Y_k) − Y_{k+1} alone (``a`` then holds its norm bound)."""
@@ -643,7 +641,7 @@ def _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise, gf=True):
         else:
             sb.L = post
         sb.rows, sb.nQ, sb.nQinv = bases.inv_rows, bases.norm, bases.inv_norm
-    return sb, a, bases, lam_lo, lam_hi, rec
+    return _Ingredients(sb, a, bases, lam_lo, lam_hi, rec)
 
 
 @numba.njit(cache=True)
@@ -876,7 +874,8 @@ def certify(
         t0 = time.perf_counter()
         n_ok = traj.n_ok
         K = min(n_ok, n_gd) - 1  # number of steps the recursion can run
-        sb, a, bases, lam_lo, lam_hi, rec = _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise, gf)
+        ing = _ingredients(bl, traj, thetas, h, K, steps, mode, componentwise, gf)
+        sb, rec = ing.step_bounds, ing.recentred
         info["time_boxes"] = time.perf_counter() - t0
 
         # --- the recursion, in a tube that follows the bound (or a given one)
@@ -884,7 +883,7 @@ def certify(
         scale = 1.0 + float(np.max(np.abs(theta0)))
         if mode == "discrete":
             fixed = tube_radius is not None
-            compute = _discrete_tube(bl, traj.boxes(K + 1), bases, K, None if fixed or rec is None else rec.D, scale)
+            compute = _discrete_tube(bl, traj.boxes(K + 1), ing.bases, K, None if fixed or rec is None else rec.D, scale)
         else:
             compute = _theorem1_tube(bl, traj.step_hull)
         tube = Tube(compute, r_min=TUBE_MIN * scale, K=K, r_max=1e8 * scale, coarse=TUBE_COARSE * scale, window=TUBE_WINDOW)
@@ -892,24 +891,10 @@ def certify(
             res = discrete_bound(sb, tube, radius=tube_radius, recentred=rec)
         else:
             res = theorem1_bound(h, sb.ell, sb.eps, tube, radius=tube_radius)
-        info["tube"] = "adaptive" if tube_radius is None else "fixed"
-        info["tube_radii"] = res.radius
-        info["tube_need"] = res.need
-        info["tube_tried"] = res.tried
         info["tube_evaluations"] = tube.evaluations
         info["local_term"] = sb.ell.copy()
         info["time_recursion"] = time.perf_counter() - t0
-
-    # --- assemble
-    e, valid = res.e, res.valid
-    bound = np.full(steps + 1, math.inf)
-    bound[:valid] = e[:valid]
-    local_error = np.full(steps + 1, np.nan)
-    local_error[:K] = a[:K]
-    lips = np.full(steps + 1, np.nan)
-    if mode == "discrete":
-        lips[:K] = res.M[:K]
-
+    # --- the distance (to report; the bound does not use it) and the uncertainty of the flow points
     distance = np.full(steps + 1, np.nan)
     derr = np.full(steps + 1, np.nan)
     if rigorous:
@@ -927,38 +912,80 @@ def certify(
         with np.errstate(over="ignore"):  # a diverging GD: the distance is inf, reported as such
             distance[:m] = np.linalg.norm(thetas[:m] - traj.centers[:m], axis=1)
         derr[:m] = traj.radii[:m]
-    if n_gd < steps + 1:
-        distance[n_gd:] = math.inf
-    # the bound also covers the reported distance: add the uncertainty of the reference flow
-    # (proven radii in rigorous mode, the integrator's error estimate otherwise)
+    # the bound also covers the reported distance: certificate_from adds derr, the uncertainty of the
+    # reference flow (proven radii in rigorous mode, the integrator's error estimate otherwise)
+    return certificate_from(
+        res, t=t, h=h, K=K, n_gd=n_gd, distance=distance, distance_error=derr, local_error=ing.local_error,
+        hessian_lipschitz=res.M if mode == "discrete" else None, lambda_min=ing.lam_lo, lambda_max=ing.lam_hi,
+        flow_failure=traj.reason, tube_radius=tube_radius, mode=mode, rigorous=rigorous, flow=flow, order=order,
+        info=info, t_start=t_start,
+    )
+
+
+def certificate_from(result: BoundResult, *, t, h: float, K: int, n_gd: int, distance, distance_error,
+                     local_error, hessian_lipschitz, lambda_min, lambda_max, flow_failure: str = "",
+                     extra_reasons=(), spectrum_enclosed: bool = True, tube_radius: float | None = None,
+                     mode: str = "discrete", rigorous: bool = False, flow: str = "ngf", order: int | None = None,
+                     info: dict, t_start: float) -> Certificate:
+    """The :class:`Certificate` of a bound recursion — one assembly and one verdict for both backends
+    (:func:`certify` and :func:`bea.torch.certify`).
+
+    ``result``: the recursion's :class:`~bea.certificates.tube.BoundResult` over steps 0..K (e_k ≥
+    ‖θ_k − ŷ_k‖, ŷ_k the computed flow points); ``n_gd``: GD iterates that are finite (steps + 1 when
+    none overflowed); ``distance`` (NaN where not computed), ``distance_error`` (the uncertainty of
+    ŷ_k against the exact flow θ(kh)); ``local_error`` a_k and ``hessian_lipschitz`` M_k for
+    k < K (``None``: not part of this mode); ``lambda_max`` an upper bound of the spectrum
+    (``spectrum_enclosed``) or an estimate of it (torch).  The reported bound is
+    e_k + distance_error[k], rounded up, where the recursion is proven and inf after; the reasons,
+    in order: GD diverged, the flow failed (``flow_failure``), the recursion stopped, ``extra_reasons``,
+    h·λ_max ≥ 2 (beyond GD's stability limit).
+    """
+    steps = len(t) - 1
+    valid = int(result.valid)
+    derr = np.array(distance_error, dtype=np.float64)
     derr[0] = 0.0  # both start at theta0 exactly
+    bound = np.full(steps + 1, math.inf)
+    bound[:valid] = result.e[:valid]
     pad = np.where(np.isfinite(derr[:valid]), derr[:valid], 0.0)
     bound[1:valid] = _up(bound[1:valid] + pad[1:], 1)
-
-    # --- verdict
+    local = np.full(steps + 1, np.nan)
+    lips = np.full(steps + 1, np.nan)
+    if K > 0:
+        local[:K] = local_error[:K]
+        if hessian_lipschitz is not None:
+            lips[:K] = hessian_lipschitz[:K]
+    distance = np.array(distance, dtype=np.float64)
+    if n_gd < steps + 1:
+        distance[n_gd:] = math.inf
+    lam_hi = np.asarray(lambda_max, dtype=np.float64)
     reasons = []
     if n_gd < steps + 1:
-        reasons.append(f"gradient descent overflowed at step {n_gd} (t = {t[n_gd]:g})")
-    if traj.reason:
-        reasons.append(traj.reason)
+        reasons.append(f"gradient descent diverged: the iterate overflowed at step {n_gd} (t = {t[n_gd]:g})")
+    if flow_failure:
+        reasons.append(flow_failure)
     if valid < K + 1:
-        reasons.append(res.failure)
+        reasons.append(result.failure)
+    reasons.extend(extra_reasons)
     stab = np.nonzero(h * lam_hi[:valid] >= 2.0)[0]
     if stab.size:
         k = int(stab[0])
+        rel = "≤" if spectrum_enclosed else "≈"
         reasons.append(
-            f"the step is beyond gradient descent's stability limit: h·λ_max ≤ {h * lam_hi[k]:.4g} ≥ 2 at "
+            f"the step is beyond gradient descent's stability limit: h·λ_max {rel} {h * lam_hi[k]:.4g} ≥ 2 at "
             f"t = {t[k]:g} (h > 2/λ_max), so GD does not follow the flow"
         )
-    certified = not reasons
-    info["time_total"] = time.perf_counter() - t_start
+    info["tube"] = "adaptive" if tube_radius is None else "fixed"
+    info["tube_radii"] = result.radius
+    info["tube_need"] = result.need
+    info["tube_tried"] = result.tried
     info["flow"], info["order"] = flow, order
-    r_report = float(tube_radius) if tube_radius is not None else res.max_radius
+    info["time_total"] = time.perf_counter() - t_start
     return Certificate(
-        t=t, bound=bound, distance=distance, distance_error=derr, lambda_min=lam_lo, lambda_max=lam_hi,
-        local_error=local_error, hessian_lipschitz=lips, certified=certified, reason="; ".join(reasons),
-        mode=mode, h=h, rigorous=bool(rigorous), tube_radius=r_report, valid_steps=int(valid), info=info,
-        flow=flow, order=order,
+        t=t, bound=bound, distance=distance, distance_error=derr, lambda_min=np.asarray(lambda_min, dtype=np.float64),
+        lambda_max=lam_hi, local_error=local, hessian_lipschitz=lips, certified=not reasons,
+        reason="; ".join(reasons), mode=mode, h=h, rigorous=bool(rigorous),
+        tube_radius=float(tube_radius) if tube_radius is not None else result.max_radius, valid_steps=valid,
+        info=info, flow=flow, order=order,
     )
 
 
@@ -1016,7 +1043,7 @@ def max_step(
         y_t = sol.y[-1]
 
     def emp_ok(k):
-        th, n_ok = _gd_float(rhs, theta0, t / k, k)
+        th, n_ok = _gd_numba(loss, theta0, t / k, k)
         if n_ok != k + 1:
             return False
         if flow == "ngf":

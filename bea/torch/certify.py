@@ -92,7 +92,7 @@ from torch.func import grad as _func_grad
 
 from bea._checks import check_step as _check_h
 from bea._checks import check_steps as _check_steps
-from bea.certificates.certify import Certificate
+from bea.certificates.certify import Certificate, certificate_from
 from bea.errors import InvalidInputError, UnknownMethodError
 from bea.torch.flows import check_function, check_k, complex_dtype, gd_run, make_field
 from bea.torch.integrate import solve
@@ -614,59 +614,29 @@ def certify(
 
     tube = Tube(compute, r_min=r0, K=max(K, 0), r_max=1e8 * (1.0 + float(np.nanmax(ynorm[: K + 1])) if K >= 0 else 1.0))
     res = discrete_bound(sb, tube, radius=tube_radius, recentred=rec)
-    e, valid = res.e, res.valid
-    Mk = np.where(np.isfinite(res.M), res.M, np.nan)
-    info["tube"] = "adaptive" if tube_radius is None else "fixed"
-    info["tube_radii"] = res.radius
-    info["tube_need"] = res.need
-    info["tube_tried"] = res.tried
     info["M_samples"] = {int(j): float(v) for j, v in zip(m_idx, m_cache.get(0.0, np.full(m_idx.size, np.nan)))} if M is None else {}
     info["time_tube"] = time.perf_counter() - t0
 
-    # --- assemble (as bea.certify)
-    bound = np.full(steps + 1, math.inf)
-    # e_k bounds GD against the computed flow points ŷ_k; the flow's own error separates those from θ(kh)
-    bound[:valid] = e[:valid] + derr[:valid]
-    local_err = np.full(steps + 1, np.nan)
-    local_err[:K] = a[:K]
-    lips = np.full(steps + 1, np.nan)
-    lips[:K] = Mk[:K]
+    # --- assemble (bea.certificates.certify.certificate_from: the same verdict as the numpy path)
     distance = np.full(steps + 1, np.nan)
     m = min(n_gd, n_ok)
     distance[:m] = torch.linalg.vector_norm(thetas[:m] - Y[:m], dim=1).cpu().numpy()
     distance_error = np.full(steps + 1, np.nan)
     distance_error[:m] = derr[:m]
-    if n_gd < steps + 1:
-        distance[n_gd:] = math.inf
-
     flow_word = "gradient flow" if flow == "ngf" else f"{flow} flow"
-    reasons = []
-    if n_gd < steps + 1:
-        reasons.append(f"gradient descent diverged at step {n_gd} (t = {t[n_gd]:g})")
-    reasons_flow = ""
+    flow_failure = ""
     if sol.status != 0:
-        reasons_flow = f"the {flow_word} could not be integrated: {sol.message}"
-    if n_ok < steps + 1 and not reasons_flow:
-        reasons_flow = f"the {flow_word} is not finite at t = {t[n_ok]:g}"
-    if reasons_flow:
-        reasons.append(reasons_flow)
-    if valid < K + 1:
-        reasons.append(res.failure)
+        flow_failure = f"the {flow_word} could not be integrated: {sol.message}"
+    elif n_ok < steps + 1:
+        flow_failure = f"the {flow_word} is not finite at t = {t[n_ok]:g}"
+    extra = []
     if info.get("smoothness_unchecked"):
-        reasons.append(f"the loss has ReLU-type activations and the activation pattern could not be checked ({smooth_note}): "
-                       "autodiff's ∇³f misses the jumps of the Hessian, so the bound is not meaningful")
-    stab = np.nonzero(h * lam_hi[:valid] >= 2.0)[0]
-    if stab.size:
-        k = int(stab[0])
-        reasons.append(
-            f"the step is beyond gradient descent's stability limit: h·λ_max ≈ {h * lam_hi[k]:.4g} ≥ 2 at "
-            f"t = {t[k]:g} (h > 2/λ_max), so GD does not follow the flow"
-        )
-    info["time_total"] = time.perf_counter() - t_start
-    r_report = float(tube_radius) if tube_radius is not None else res.max_radius
-    return Certificate(
-        t=t, bound=bound, distance=distance, distance_error=distance_error, lambda_min=lam_lo, lambda_max=lam_hi,
-        local_error=local_err, hessian_lipschitz=lips, certified=not reasons, reason="; ".join(reasons),
-        mode="discrete", h=h, rigorous=False, tube_radius=r_report, valid_steps=int(valid), info=info,
-        flow=flow, order={"ngf": 0, "igr": 1, "third": 2}.get(flow),
+        extra.append(f"the loss has ReLU-type activations and the activation pattern could not be checked ({smooth_note}): "
+                     "autodiff's ∇³f misses the jumps of the Hessian, so the bound is not meaningful")
+    return certificate_from(
+        res, t=t, h=h, K=K, n_gd=n_gd, distance=distance, distance_error=distance_error, local_error=a,
+        hessian_lipschitz=np.where(np.isfinite(res.M), res.M, np.nan), lambda_min=lam_lo, lambda_max=lam_hi,
+        flow_failure=flow_failure, extra_reasons=extra, spectrum_enclosed=False, tube_radius=tube_radius,
+        mode="discrete", rigorous=False, flow=flow, order={"ngf": 0, "igr": 1, "third": 2}.get(flow),
+        info=info, t_start=t_start,
     )
