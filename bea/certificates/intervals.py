@@ -205,18 +205,9 @@ def _mul_vv(alo, ahi, blo, bhi):
 
 @numba.njit(cache=True, nogil=True)
 def _mul_sv(alo, ahi, blo, bhi):
-    """[alo, ahi] (scalars) times the 1-d interval array [blo, bhi]."""
+    """[alo, ahi] (scalars) times the 1-d interval array [blo, bhi] (the products of :func:`_mul_vv`)."""
     n = blo.shape[0]
-    lo, hi = np.empty(n), np.empty(n)
-    for i in range(n):
-        p1, p2, p3, p4 = alo * blo[i], alo * bhi[i], ahi * blo[i], ahi * bhi[i]
-        if p1 != p1 or p2 != p2 or p3 != p3 or p4 != p4:
-            lo[i] = hi[i] = np.nan
-        else:
-            lo[i] = min(min(p1, p2), min(p3, p4))
-            hi[i] = max(max(p1, p2), max(p3, p4))
-    _round_out(lo, hi)
-    return lo, hi
+    return _mul_vv(np.full(n, alo), np.full(n, ahi), blo, bhi)
 
 
 @numba.njit(cache=True, nogil=True)
