@@ -144,10 +144,12 @@ def trajectories(
 def stability_traces(trace, *, axes=None):
     """Eigenvalues, stability coefficient sc_0 and loss along a GD run.
 
-    ``trace`` is a :class:`bea.flows.diagnostics.PFTrace` (:func:`bea.flows.diagnostics.diagnostics_along`).  Top:
-    λ_i against the iteration with the lines 1/h and 2/h; middle: Re and Im of sc_0 (Def. 3.4; a
-    positive real part predicts a loss increase); bottom: the loss, steps that increase it marked
-    (and named in the legend only when there are any).
+    ``trace`` is a :class:`bea.flows.diagnostics.PFTrace` (:func:`bea.flows.diagnostics.diagnostics_along`)
+    or a :class:`bea.torch.diagnostics.PFTrace` (logged at the iterations ``trace.steps``, with the
+    learning rate ``trace.lr`` of each: the lines 1/h and 2/h follow it).  Top: λ_i against the
+    iteration with the lines 1/h and 2/h; middle: Re and Im of sc_0 (Def. 3.4; a positive real part
+    predicts a loss increase); bottom: the loss, logged iterations that increase it marked (and
+    named in the legend only when there are any).
     """
     if axes is None:
         fig, axs = _figure(None, nrows=3, figsize=(7.5, 8.0))
@@ -156,12 +158,18 @@ def stability_traces(trace, *, axes=None):
         if len(axs) != 3:
             raise InvalidInputError("axes must be three Axes")
         fig = axs[0].figure
-    k = np.arange(len(trace))
+    steps = getattr(trace, "steps", None)  # the torch trace logs every s-th iteration
+    k = np.arange(len(trace)) if steps is None else np.asarray(steps)
     ax0, ax1, ax2 = axs
     for i in range(trace.eigenvalues.shape[1]):
         ax0.plot(k, trace.eigenvalues[:, i], lw=1.2, ls=_STYLES[i % len(_STYLES)], label=f"λ_{i}" if i < 4 else None)
-    ax0.axhline(2.0 / trace.h, color="red", ls="--", lw=0.9, label="2/h")
-    ax0.axhline(1.0 / trace.h, color="orange", ls=":", lw=0.9, label="1/h")
+    lr = np.broadcast_to(np.asarray(getattr(trace, "lr", trace.h), dtype=float), k.shape)
+    if np.all(lr == lr[0]):
+        ax0.axhline(2.0 / lr[0], color="red", ls="--", lw=0.9, label="2/h")
+        ax0.axhline(1.0 / lr[0], color="orange", ls=":", lw=0.9, label="1/h")
+    else:  # a varying learning rate (DAL): the limits move with it
+        ax0.plot(k, 2.0 / lr, color="red", ls="--", lw=0.9, label="2/h")
+        ax0.plot(k, 1.0 / lr, color="orange", ls=":", lw=0.9, label="1/h")
     ax0.set_ylabel("Hessian eigenvalues")
     _legend_outside(ax0)
     sc = trace.stability_coefficients[:, 0]
@@ -172,9 +180,9 @@ def stability_traces(trace, *, axes=None):
     ax1.set_ylabel("stability coefficient")
     _legend_outside(ax1)
     ax2.plot(k, trace.losses, color="black", lw=1.0, label="loss")
-    inc = np.flatnonzero(trace.loss_increases) + 1
+    inc = np.flatnonzero(np.diff(trace.losses) > 0) + 1
     if inc.size:
-        ax2.plot(inc, trace.losses[inc], "v", color="red", ms=5, ls="none", label="loss increases")
+        ax2.plot(k[inc], trace.losses[inc], "v", color="red", ms=5, ls="none", label="loss increases")
     if np.all(trace.losses > 0):
         ax2.set_yscale("log")
     ax2.set_ylabel("loss")

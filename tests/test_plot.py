@@ -138,3 +138,36 @@ def test_certificate_plot_draws_lambda_min_and_lambda_max():
     ok = np.isfinite(cert.bound) & (cert.bound > 0)
     np.testing.assert_array_equal(_lines(top)[f"certified bound ({cert.mode})"].get_ydata(), cert.bound[ok])
     assert len(cert.plot().axes) == 2
+
+
+def test_torch_trace_is_drawn_by_the_same_figure_at_its_logged_iterations():
+    """``bea.torch`` traces plot through :func:`bea.plot.stability_traces` (no plotting code of their
+    own): the curves sit at the logged iterations ``trace.steps``, 2/h follows the learning rate of
+    each logged iterate, and the loss increases of the edge-of-stability run (every step on this
+    quadratic at h = 1.05) are marked where they happen."""
+    import dataclasses
+
+    torch = pytest.importorskip("torch")
+    import bea.torch as bt
+
+    def f(t):
+        return 0.5 * t[0] ** 2 + 0.5 * (t[0] - t[1]) ** 2  # not QUAD's coefficients: any edge-of-stability quadratic
+
+    _, trace = bt.diagnostics_along(f, torch.tensor([-0.35, -0.2], dtype=torch.float64), 1.05, 6, k=1, every=2)
+    assert len(trace) >= 3 and np.all(np.diff(trace.steps) == 2)
+    fig = trace.plot()
+    top, _, bottom = fig.axes
+    lines = _lines(top)
+    np.testing.assert_array_equal(lines["λ_0"].get_xdata(), trace.steps)
+    assert np.allclose(lines["2/h"].get_ydata(), 2.0 / 1.05)
+    marks = _lines(bottom).get("loss increases")
+    inc = np.flatnonzero(np.diff(trace.losses) > 0) + 1
+    assert inc.size and marks is not None
+    np.testing.assert_array_equal(marks.get_xdata(), trace.steps[inc])
+    plt.close(fig)
+    lr = np.linspace(1.05, 0.5, len(trace))  # as DAL would change it
+    fig = plot.stability_traces(dataclasses.replace(trace, lr=lr))
+    line = _lines(fig.axes[0])["2/h"]
+    np.testing.assert_allclose(line.get_xdata(), trace.steps)
+    np.testing.assert_allclose(line.get_ydata(), 2.0 / lr)
+    plt.close(fig)

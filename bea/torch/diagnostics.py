@@ -291,21 +291,12 @@ class PFTrace:
             ]
         )
 
-    def plot(self, ax=None):
-        """λ_0 against 2/h and Re sc_0 over the iterations (matplotlib)."""
-        import matplotlib.pyplot as plt
+    def plot(self, **kwargs):
+        """Eigenvalues against 1/h and 2/h, sc_0 and the loss over the logged iterations
+        (:func:`bea.plot.stability_traces`, the figure of the numpy trace)."""
+        from bea.plot import stability_traces
 
-        if ax is None:
-            _, ax = plt.subplots(1, 2, figsize=(10, 3.5))
-        ax[0].plot(self.steps, self.lambda_max, label=r"$\lambda_0$")
-        ax[0].plot(self.steps, 2.0 / self.lr, "k--", label="2/h")
-        ax[0].set_xlabel("iteration")
-        ax[0].legend()
-        ax[1].plot(self.steps, self.stability_coefficients[:, 0].real, label=r"Re $sc_0$")
-        ax[1].axhline(0.0, color="k", lw=0.5)
-        ax[1].set_xlabel("iteration")
-        ax[1].legend()
-        return ax
+        return stability_traces(self, **kwargs)
 
 
 class PFLogger:
