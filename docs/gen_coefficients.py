@@ -3,7 +3,7 @@
 The table of the modified-equation coefficients c(t) of gradient descent for every rooted tree with at
 most 7 nodes (powers h^0..h^6), the terms f_k in gradient notation, and the same data, more briefly,
 for other methods, heavy-ball momentum and the modifying integrator. The test suite
-(tests/test_methods.py) checks that the committed file is what this script prints.
+(tests/derive/test_methods.py) checks that the committed file is what this script prints.
 """
 
 from __future__ import annotations

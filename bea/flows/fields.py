@@ -69,7 +69,7 @@ The branch of log(1 − hλ) is continued along the trajectory (:func:`trajector
     different sheets merge at an exceptional point (a defective H) the continued F is genuinely
     singular.  On one sheet F is smooth through any degeneracy, but near a defective H the
     eigenvectors are ill-conditioned and F = V·diag(α)·V⁻¹g loses about ε·cond(V) accuracy.
-    Tested against an independent integration with (θ, z, L) as ODE states (tests/pf_reference.py).
+    Tested against an independent integration with (θ, z, L) as ODE states (tests/flows/pf_reference.py).
     :func:`pf_field` and :func:`flow_field` (single evaluations, no history) use the fixed branch
     of :func:`bea.flows.alpha.flow_alpha_scalar`, arg(1 − z) ∈ (−π/2, 3π/2]: the seed's value on the
     real axis and continuous across it, but not across the ray z = 1 + is, s > 0 — integrating

@@ -17,7 +17,7 @@ gradient, ‖Hĝ‖ with ĝ = g/‖g‖, sets the step:
 
 Names and rules follow the numpy path :mod:`bea.flows.dal` (``p``, ``numerator``, ``max_lr``; g = 0: no move,
 rate ``max_lr``; an infinite rate along g ≠ 0 raises :class:`bea.IntegrationError` naming the step),
-and ``tests/test_torch_optim.py`` checks the iterates against it.
+and ``tests/torch_backend/test_torch_optim.py`` checks the iterates against it.
 
 Hessian-vector product: ``hvp="exact"`` (double backward: the gradient is taken with
 ``create_graph=True`` and differentiated once more along ĝ) or ``hvp="fd"`` — the one-extra-backward

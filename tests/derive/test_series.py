@@ -164,7 +164,7 @@ def test_agrees_with_the_bseries_package_substitution_law():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from bench_series import bseries_coefficients, level_sequence_of
     from BSeries import trees as btrees
 

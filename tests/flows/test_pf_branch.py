@@ -1,6 +1,6 @@
 """The principal flow on the continued branch of log(1 − hλ) (issue 18), against a branch-free route.
 
-Reference: tests/pf_reference.py integrates (θ, z, L) with z = hλ and L = log(1 − z) as ODE states
+Reference: tests/flows/pf_reference.py integrates (θ, z, L) with z = hλ and L = log(1 − z) as ODE states
 with scipy's DOP853 (z' from the third-derivative tensor, L' = −z'/(1 − z)), so it takes no branch
 decision after t = 0 and shares no code with bea; it checks exp L = 1 − z and z = h·eig H(θ) at
 every output time.  Every case here has an eigenvalue whose arg(1 − z) turns by more than π.

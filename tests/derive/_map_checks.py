@@ -1,4 +1,4 @@
-"""Shared checks for tests/test_maps.py and tests/test_optimizers.py: the exact flow of a derived
+"""Shared checks for tests/derive/test_maps.py and tests/derive/test_optimizers.py: the exact flow of a derived
 field (mpmath GBS integration, :func:`bea.testing.integrate_mp`) against an iteration computed in
 mpmath straight from its definition."""
 

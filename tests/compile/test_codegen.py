@@ -21,7 +21,7 @@ from bea.compile.codegen import cache_dir, clear_memory_cache, compile_exprs, ke
 from bea.errors import BEAError, InvalidInputError, InvalidLossError, InvalidParamsError
 
 x, y, z, h = sp.symbols("x y z h")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # one expression list exercising polynomials, exp/log/sin/sqrt, rationals and negative powers
 EXPRS = [

@@ -302,5 +302,5 @@ def test_missing_torch_message_gives_the_cpu_install_line():
     code = "import sys, importlib; sys.modules['torch'] = None\ntry: importlib.import_module('bea.torch')\nexcept ImportError as e: print(e)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert "pip install torch==2.13.0" in out and "pip install -e '.[torch]'" in out and "CUDA" in out
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "pip install torch==2.13.0" in readme and "CUDA" in readme

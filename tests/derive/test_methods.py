@@ -292,7 +292,7 @@ def test_method_names_and_momentum_errors():
 
 
 def _generator():
-    path = Path(__file__).resolve().parents[1] / "docs" / "gen_coefficients.py"
+    path = Path(__file__).resolve().parents[2] / "docs" / "gen_coefficients.py"
     spec = importlib.util.spec_from_file_location("gen_coefficients", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

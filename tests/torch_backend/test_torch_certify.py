@@ -122,7 +122,7 @@ B4 = torch.tensor([-0.5, 0.1, 0.3, 0.6], dtype=F64)
 
 
 def tanh_net4(t):
-    """The 4-weight tanh net of issue #11 (the same loss as tests/test_certify.py's sympy one)."""
+    """The 4-weight tanh net of issue #11 (the same loss as tests/certificates/test_certify.py's sympy one)."""
     return torch.sum((t[2] * torch.tanh(t[0] * A4) + t[3] * torch.tanh(t[1] * A4) - B4) ** 2) / 8
 
 
